@@ -1,0 +1,102 @@
+"""Protocol step -> the words and buttons a patient sees. Pure: data in, text out.
+
+The locale falls back to the protocol's base locale. ``{placeholders}`` are filled
+from the context; a missing value becomes a neutral phrase ("your clinic"), never
+an error, so a reminder always goes out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from schedules.protocol import PLACEHOLDERS, ProtocolSpec
+
+TELEGRAM_TEXT_LIMIT = 4096
+MAX_VALUE_CHARS = 200
+
+NEUTRAL_VALUES: Mapping[str, Mapping[str, str]] = {
+    "clinic_name": {
+        "en": "your clinic",
+        "es": "tu clínica",
+        "de": "Ihre Klinik",
+        "ru": "ваша клиника",
+    },
+    "next_session_weeks": {
+        "en": "a few",
+        "es": "unas",
+        "de": "einige",
+        "ru": "несколько",
+    },
+}
+"""What a placeholder says when its value is unknown, per locale (English as last resort)."""
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One answer button of a check-in."""
+
+    answer_id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A step's text in one locale, with its answer buttons (empty unless a check-in)."""
+
+    text: str
+    choices: tuple[Choice, ...]
+
+
+def render_step(
+    protocol: ProtocolSpec,
+    step_id: str,
+    locale: str,
+    context: Mapping[str, str] | None = None,
+) -> Rendered:
+    """The step's words in ``locale`` (or the protocol's base locale) with placeholders filled."""
+    step = protocol.step(step_id)
+    chosen = protocol.resolve_locale(locale)
+    values = _values(protocol, chosen, context or {})
+    text = _fill(_in_locale(step.text, chosen, protocol.base_locale), values)
+    choices = tuple(
+        Choice(answer.id, _fill(_in_locale(answer.text, chosen, protocol.base_locale), values))
+        for answer in step.answers or ()
+    )
+    return Rendered(text=_clip(text), choices=choices)
+
+
+def _in_locale(texts: Mapping[str, str], locale: str, base: str) -> str:
+    return texts.get(locale) or texts[base]
+
+
+def _values(protocol: ProtocolSpec, locale: str, context: Mapping[str, str]) -> dict[str, str]:
+    """A value for every known placeholder: context, then protocol data, then neutral."""
+    derived: dict[str, str] = {}
+    if protocol.course is not None:
+        low, high = protocol.course.interval_weeks
+        derived["next_session_weeks"] = str(low) if low == high else f"{low}–{high}"
+    values: dict[str, str] = {}
+    for name in PLACEHOLDERS:
+        given = " ".join(str(context.get(name) or "").split())[:MAX_VALUE_CHARS]
+        values[name] = given or derived.get(name) or _neutral(name, locale, protocol.base_locale)
+    return values
+
+
+def _neutral(name: str, locale: str, base: str) -> str:
+    phrases = NEUTRAL_VALUES.get(name, {})
+    return phrases.get(locale) or phrases.get(base) or phrases.get("en") or "…"
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
+    """Replace known ``{names}``; anything else in braces is left as written."""
+    return _PLACEHOLDER.sub(lambda match: values.get(match[1], match[0]), text)
+
+
+def _clip(text: str) -> str:
+    if len(text) <= TELEGRAM_TEXT_LIMIT:
+        return text
+    return text[: TELEGRAM_TEXT_LIMIT - 1] + "…"

@@ -1,0 +1,235 @@
+"""The pure planner: (protocol, treatment time, patient preferences) -> reminders.
+
+No I/O and no clock: the same inputs always give the same plan, so planning
+twice, or re-planning after a change, is safe.
+
+Time rules (see also :mod:`schedules.wallclock`):
+
+* ``after: 24h`` is exact elapsed time from the anchor (24 real hours, even across DST).
+* ``day: N`` / ``days: [A, B]`` with ``at: HH:MM`` is the local wall-clock time on
+  local calendar day N after the anchor's local date (day 0 is the anchor's day):
+  09:00 stays 09:00 across DST. Occurrences before the anchor are not planned.
+* A wall time in a spring-forward gap becomes the transition instant (first valid
+  instant after the gap); in a fall-back fold, the first occurrence.
+* ``every: 2h`` counts from the anchor and stops after ``until_local`` on the anchor's
+  local day (or after ``max_occurrences``).
+* Quiet hours ``[quiet_start, quiet_end)`` in local time may wrap midnight; equal
+  ends mean none. A due time inside them is deferred to their end, advanced to
+  half an hour before they start, or skipped, as the step says. An advance that
+  would be before the anchor, or still quiet, falls back to deferring.
+
+Occurrence numbers are stable keys: ``day * 100 + index of the time`` for day
+steps, the interval count (1, 2, ...) for ``every`` steps, 0 for ``after`` steps.
+Steps anchored to an outdoors event add ``100 * minutes from treatment to event``,
+so each outing gets its own keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from schedules.conditions import PatientState, decide_late, skin_type_matches, step_applies
+from schedules.errors import InputError
+from schedules.protocol import (
+    AfterTiming,
+    Anchor,
+    DailyTiming,
+    IntervalTiming,
+    ProtocolSpec,
+    QuietRule,
+    Step,
+    Timing,
+)
+from schedules.wallclock import local_time, require_aware, wall_to_utc, zone
+
+__all__ = [
+    "PatientState",
+    "PlannedReminder",
+    "Preferences",
+    "QuietHours",
+    "decide_late",
+    "local_time",
+    "place_outside_quiet",
+    "plan",
+    "step_applies",
+]
+
+ADVANCE_LEAD = timedelta(minutes=30)
+KEYS_PER_DAY = 100
+KEYS_PER_OUTING_MINUTE = 100
+_PLACEMENT_TRIES = 3
+_EVENT_NAMES = frozenset(a.value for a in Anchor if a is not Anchor.TREATMENT)
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """The patient's choices that shape a plan."""
+
+    timezone: str
+    quiet_start: time = time(21, 0)
+    quiet_end: time = time(8, 0)
+    skin_type: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.quiet_start.tzinfo is not None or self.quiet_end.tzinfo is not None:
+            raise ValueError("quiet hours are local wall-clock times, without a timezone")
+
+
+@dataclass(frozen=True)
+class PlannedReminder:
+    """One message to send: which step, which occurrence of it, when (aware UTC)."""
+
+    step_id: str
+    occurrence: int
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """Local quiet hours ``[start, end)``; may wrap midnight; ``start == end`` is none."""
+
+    start: time
+    end: time
+
+    def contains(self, moment: time) -> bool:
+        if self.start == self.end:
+            return False
+        if self.start < self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+    def end_after(self, wall: datetime) -> datetime:
+        """Naive local end of the quiet period that contains ``wall``."""
+        day = wall.date()
+        if self.start > self.end and wall.time() >= self.start:
+            day += timedelta(days=1)
+        return datetime.combine(day, self.end)
+
+    def start_before(self, wall: datetime) -> datetime:
+        """Naive local start of the quiet period that contains ``wall``."""
+        day = wall.date()
+        if self.start > self.end and wall.time() < self.end:
+            day -= timedelta(days=1)
+        return datetime.combine(day, self.start)
+
+
+def plan(
+    protocol: ProtocolSpec,
+    treated_at: datetime,
+    prefs: Preferences,
+    *,
+    events: Mapping[str, datetime] | None = None,
+) -> list[PlannedReminder]:
+    """Every reminder of ``protocol`` for one treatment, sorted by (due_at, step order).
+
+    ``events`` maps anchor names other than the treatment (``outdoors``) to when
+    they happened; steps with an absent anchor, or one before the treatment, are
+    not planned. Naive datetimes raise ``ValueError``; an unknown timezone or event
+    name raises ``InputError``.
+    """
+    treated = require_aware(treated_at, "treated_at")
+    tz = zone(prefs.timezone)
+    anchors = _anchors(treated, events or {})
+    quiet = QuietHours(prefs.quiet_start, prefs.quiet_end)
+    rows: list[tuple[datetime, int, int, str]] = []
+    for order, step in enumerate(protocol.steps):
+        anchor = anchors.get(step.anchor)
+        if anchor is None or not skin_type_matches(step, prefs.skin_type):
+            continue
+        for occurrence, due in _placed(step, anchor, treated, tz, quiet):
+            rows.append((due, order, occurrence, step.id))
+    rows.sort()
+    return [PlannedReminder(step_id, occurrence, due) for due, _, occurrence, step_id in rows]
+
+
+def _anchors(treated: datetime, events: Mapping[str, datetime]) -> dict[Anchor, datetime]:
+    anchors = {Anchor.TREATMENT: treated}
+    for name, moment in events.items():
+        if name not in _EVENT_NAMES:
+            known = ", ".join(sorted(_EVENT_NAMES))
+            raise InputError(f"unknown event {name!r}; known events: {known}")
+        instant = require_aware(moment, f"event {name!r}")
+        if instant >= treated:
+            anchors[Anchor(name)] = instant
+    return anchors
+
+
+def _placed(
+    step: Step, anchor: datetime, treated: datetime, tz: ZoneInfo, quiet: QuietHours
+) -> Iterator[tuple[int, datetime]]:
+    """The step's occurrences as (key, due), moved out of quiet hours, repeats dropped."""
+    base = _key_base(step, anchor, treated)
+    taken: set[datetime] = set()
+    for key, due in _occurrences(step.timing(), anchor, tz):
+        if due < anchor:
+            continue
+        placed = place_outside_quiet(due, step.quiet, quiet, tz, floor=anchor)
+        if placed is not None and placed not in taken:
+            taken.add(placed)
+            yield base + key, placed
+
+
+def _key_base(step: Step, anchor: datetime, treated: datetime) -> int:
+    if step.anchor is Anchor.TREATMENT:
+        return 0
+    minutes = int((anchor - treated).total_seconds()) // 60
+    return minutes * KEYS_PER_OUTING_MINUTE
+
+
+def _occurrences(timing: Timing, anchor: datetime, tz: ZoneInfo) -> Iterator[tuple[int, datetime]]:
+    """Raw (key, due) pairs of a timing, before quiet hours are applied."""
+    match timing:
+        case AfterTiming(offset=offset):
+            yield 0, anchor + offset
+        case DailyTiming(first=first, last=last, times=times):
+            anchor_day = anchor.astimezone(tz).date()
+            for day in range(first, last + 1):
+                date = anchor_day + timedelta(days=day)
+                for index, at in enumerate(times):
+                    yield day * KEYS_PER_DAY + index, wall_to_utc(datetime.combine(date, at), tz)
+        case IntervalTiming(interval=interval, until=until, max_occurrences=limit):
+            day_end = datetime.combine(anchor.astimezone(tz).date(), until)
+            end = wall_to_utc(day_end, tz)
+            for count in range(1, limit + 1):
+                if anchor + count * interval > end:
+                    break
+                yield count, anchor + count * interval
+
+
+def place_outside_quiet(
+    due: datetime, rule: QuietRule, quiet: QuietHours, tz: ZoneInfo, *, floor: datetime
+) -> datetime | None:
+    """``due`` moved out of quiet hours by ``rule``, or None if it is dropped."""
+    for _ in range(_PLACEMENT_TRIES):
+        wall = due.astimezone(tz).replace(tzinfo=None)
+        if not quiet.contains(wall.time()):
+            return due
+        if rule is QuietRule.SKIP:
+            return None
+        if rule is QuietRule.ADVANCE:
+            earlier = wall_to_utc(quiet.start_before(wall) - ADVANCE_LEAD, tz)
+            if earlier >= floor and not _is_quiet(earlier, quiet, tz):
+                return earlier
+            rule = QuietRule.DEFER
+        later = _deferred(due, wall, quiet, tz)
+        if later is None:
+            return None
+        due = later
+    return None
+
+
+def _deferred(due: datetime, wall: datetime, quiet: QuietHours, tz: ZoneInfo) -> datetime | None:
+    """The end of the quiet period around ``due``; later than ``due`` or None."""
+    end = quiet.end_after(wall)
+    for fold in (0, 1):
+        candidate = wall_to_utc(end, tz, fold=fold)
+        if candidate > due:
+            return candidate
+    return None
+
+
+def _is_quiet(instant: datetime, quiet: QuietHours, tz: ZoneInfo) -> bool:
+    return quiet.contains(instant.astimezone(tz).time())

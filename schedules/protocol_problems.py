@@ -1,0 +1,111 @@
+"""Turning validation failures into one readable line per problem.
+
+Each line names the file, the step (by id, or by index when the id is missing)
+and the field, e.g.
+``microneedling.yaml: step "makeup-24h" (steps[3]), field "at": expected HH:MM, got "25:00"``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
+
+from schedules.units import show
+
+Location = tuple[str | int, ...]
+KeysAt = Callable[[tuple[str, ...]], Collection[str]]
+
+_PROBLEMS_TYPE = "protocol_problems"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong, at a location relative to the model that found it."""
+
+    where: Location
+    message: str
+
+
+def problems_error(problems: Sequence[Problem]) -> PydanticCustomError:
+    """A single pydantic error that carries several problems for :func:`describe`."""
+    summary = "; ".join(f"{_field(p.where) or 'document'}: {p.message}" for p in problems)
+    return PydanticCustomError(
+        _PROBLEMS_TYPE, "{summary}", {"summary": summary, "problems": tuple(problems)}
+    )
+
+
+def describe(
+    error: ValidationError, source: str, raw: Any, keys_at: KeysAt = lambda path: ()
+) -> list[str]:
+    """All problems of ``error`` as lines naming ``source``, step and field.
+
+    ``keys_at`` gives the field names allowed at a location (list indices left
+    out), used to suggest the right name for a mistyped key.
+    """
+    lines: list[str] = []
+    for item in error.errors():
+        loc: Location = tuple(item["loc"])
+        ctx = item.get("ctx") or {}
+        if item["type"] == _PROBLEMS_TYPE:
+            lines.extend(_line(source, raw, loc + p.where, p.message) for p in ctx["problems"])
+        else:
+            lines.append(_line(source, raw, loc, _message(item, keys_at)))
+    return lines
+
+
+def _message(item: Mapping[str, Any], keys_at: KeysAt) -> str:
+    kind = str(item["type"])
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return _unknown_field(tuple(item["loc"]), keys_at)
+    message = str(item["msg"])
+    if kind.startswith("protocol_"):
+        return message
+    return f"{message[:1].lower()}{message[1:]}, got {show(item.get('input'))}"
+
+
+def _unknown_field(loc: Location, keys_at: KeysAt) -> str:
+    parent = tuple(part for part in loc[:-1] if isinstance(part, str))
+    close = difflib.get_close_matches(str(loc[-1]), list(keys_at(parent)), n=1, cutoff=0.7)
+    return f'unknown field; did you mean "{close[0]}"?' if close else "unknown field"
+
+
+def _line(source: str, raw: Any, loc: Location, message: str) -> str:
+    loc = tuple(part for part in loc if part != "[key]")
+    if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
+        who = _step_name(raw, loc[1])
+        field = _field(loc[2:])
+        return (
+            f'{source}: {who}, field "{field}": {message}'
+            if field
+            else f"{source}: {who}: {message}"
+        )
+    field = _field(loc)
+    return f'{source}: field "{field}": {message}' if field else f"{source}: {message}"
+
+
+def _step_name(raw: Any, index: int) -> str:
+    step_id = _raw_step_id(raw, index)
+    return f'step "{step_id}" (steps[{index}])' if step_id else f"step steps[{index}]"
+
+
+def _raw_step_id(raw: Any, index: int) -> str | None:
+    steps = raw.get("steps") if isinstance(raw, Mapping) else None
+    if not isinstance(steps, list) or not 0 <= index < len(steps):
+        return None
+    step = steps[index]
+    step_id = step.get("id") if isinstance(step, Mapping) else None
+    return step_id if isinstance(step_id, str) and step_id else None
+
+
+def _field(path: Iterable[str | int]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
