@@ -1,0 +1,154 @@
+"""The sandbox's control surface over HTTP: act as users, read transcripts, inject faults.
+
+Every endpoint speaks JSON and answers ``{"ok": true, "result": ...}`` or
+``{"ok": false, "description": ...}`` with status 400:
+
+* ``POST /control/users/{user_id}/text``    ``{"text", "first_name"?, "language_code"?}``
+* ``POST /control/users/{user_id}/press``   ``{"label"?, "callback_data"?, "message_id"?,
+  "force"?}``
+* ``POST /control/users/{user_id}/block`` and ``.../unblock``
+* ``GET /control/chats`` (known chat ids) and ``GET /control/chats/{chat_id}/transcript``
+* ``POST /control/faults`` (same fields as ``Sandbox.inject_fault``), ``DELETE /control/faults``
+* ``GET /control/stats``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from aiohttp import web
+
+from bot.sandbox.faults import FAULT_KINDS, FaultKind
+from bot.sandbox.state import ControlError
+
+if TYPE_CHECKING:
+    from bot.sandbox.server import Sandbox
+
+RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def add_control_routes(app: web.Application, sandbox: Sandbox) -> None:
+    """Register the ``/control`` endpoints for ``sandbox`` on ``app``."""
+    routes = _ControlRoutes(sandbox)
+    app.router.add_post("/control/users/{user_id}/text", _guarded(routes.text))
+    app.router.add_post("/control/users/{user_id}/press", _guarded(routes.press))
+    app.router.add_post("/control/users/{user_id}/block", _guarded(routes.block))
+    app.router.add_post("/control/users/{user_id}/unblock", _guarded(routes.unblock))
+    app.router.add_get("/control/chats", _guarded(routes.chats))
+    app.router.add_get("/control/chats/{chat_id}/transcript", _guarded(routes.transcript))
+    app.router.add_post("/control/faults", _guarded(routes.add_fault))
+    app.router.add_delete("/control/faults", _guarded(routes.clear_faults))
+    app.router.add_get("/control/stats", _guarded(routes.stats))
+
+
+def _ok(result: Any) -> web.Response:
+    return web.json_response({"ok": True, "result": result})
+
+
+def _guarded(handler: Callable[[web.Request], Awaitable[Any]]) -> RouteHandler:
+    """Wrap a handler so its result is sent as JSON and misuse becomes a 400 answer."""
+
+    async def route(request: web.Request) -> web.StreamResponse:
+        try:
+            return _ok(await handler(request))
+        except (ControlError, ValueError, TypeError, KeyError) as error:
+            message = str(error) if not isinstance(error, KeyError) else f"missing {error}"
+            return web.json_response({"ok": False, "description": message}, status=400)
+
+    return route
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    """The JSON object body (empty when there is none)."""
+    if not request.body_exists:
+        return {}
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    return body
+
+
+def _int(value: Any, name: str) -> int:
+    """An integer path or body value."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an integer") from None
+
+
+def _opt_str(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name} must be a string")
+    return value
+
+
+class _ControlRoutes:
+    """The endpoint implementations, each a thin translation onto the Sandbox API."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+
+    async def text(self, request: web.Request) -> Any:
+        body = await _body(request)
+        text = body.get("text")
+        if not isinstance(text, str):
+            raise ValueError("text must be a string")
+        return self.sandbox.user_sends_text(
+            _int(request.match_info["user_id"], "user_id"),
+            text,
+            first_name=_opt_str(body, "first_name") or "Pat",
+            language_code=_opt_str(body, "language_code") or "en",
+        )
+
+    async def press(self, request: web.Request) -> Any:
+        body = await _body(request)
+        message_id = body.get("message_id")
+        return self.sandbox.user_presses_button(
+            _int(request.match_info["user_id"], "user_id"),
+            label=_opt_str(body, "label"),
+            callback_data=_opt_str(body, "callback_data"),
+            message_id=None if message_id is None else _int(message_id, "message_id"),
+            force=bool(body.get("force", False)),
+        )
+
+    async def block(self, request: web.Request) -> Any:
+        self.sandbox.user_blocks_bot(_int(request.match_info["user_id"], "user_id"))
+        return True
+
+    async def unblock(self, request: web.Request) -> Any:
+        self.sandbox.user_unblocks_bot(_int(request.match_info["user_id"], "user_id"))
+        return True
+
+    async def chats(self, request: web.Request) -> Any:
+        return sorted(self.sandbox.world.users)
+
+    async def transcript(self, request: web.Request) -> Any:
+        chat_id = _int(request.match_info["chat_id"], "chat_id")
+        return [entry.to_json() for entry in self.sandbox.transcript(chat_id)]
+
+    async def add_fault(self, request: web.Request) -> Any:
+        body = await _body(request)
+        kind = str(body.get("kind", "429"))
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)}")
+        count = body.get("count", 1)
+        chat_id = body.get("chat_id")
+        fault = self.sandbox.inject_fault(
+            method=str(body.get("method", "sendMessage")),
+            kind=cast(FaultKind, kind),
+            count=None if count is None else _int(count, "count"),
+            chat_id=None if chat_id is None else _int(chat_id, "chat_id"),
+            retry_after=_int(body.get("retry_after", 3), "retry_after"),
+            delay=float(body.get("delay", 0.0)),
+            description=_opt_str(body, "description"),
+        )
+        return fault.to_json()
+
+    async def clear_faults(self, request: web.Request) -> Any:
+        self.sandbox.clear_faults()
+        return True
+
+    async def stats(self, request: web.Request) -> Any:
+        return dict(self.sandbox.stats())
