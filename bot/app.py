@@ -1,0 +1,40 @@
+"""PTB Application wiring: one place that lists every feature's handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import BotCommand
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+
+from bot.handlers import checkins, fallbacks, onboarding, schedule, settings, treatment
+from bot.services import SERVICES_KEY, Services
+
+COMMANDS = [
+    BotCommand("plan", "What's coming next"),
+    BotCommand("treated", "When were you treated?"),
+    BotCommand("settings", "Timezone, quiet hours, language"),
+    BotCommand("stop", "Stop reminders"),
+    BotCommand("resume", "Start reminders again"),
+    BotCommand("help", "What I can do"),
+]
+
+
+def build_application(
+    *, token: str, base_url: str | None, services: Services
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
+        ApplicationBuilder()
+        .token(token)
+        .rate_limiter(AIORateLimiter(max_retries=2))
+        .job_queue(None)
+    )
+    if base_url:
+        builder = builder.base_url(base_url)
+    application = builder.build()
+    application.bot_data[SERVICES_KEY] = services
+    # Order matters: specific features first, the catch-alls of `fallbacks` last.
+    for module in (onboarding, treatment, schedule, settings, checkins, fallbacks):
+        application.add_handlers(module.HANDLERS)
+    application.add_error_handler(fallbacks.on_error)
+    return application

@@ -1,0 +1,188 @@
+"""The composition root: flags and settings in, services built, one command run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from datetime import UTC, datetime, time
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.settings import Settings
+from messages.render import render_step
+from schedules.clock import Clock, FastClock, SystemClock
+from schedules.errors import AftercareError
+from schedules.planner import Preferences, local_time, plan
+from schedules.protocol import bundled_protocol, load_protocol
+from schedules.zones import is_valid_timezone
+
+app = typer.Typer(help="Patient aftercare on Telegram.", no_args_is_help=True, add_completion=False)
+SANDBOX_TOKEN = "123456:SANDBOX-TOKEN-not-a-real-one"
+console = Console()
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL, and the URL carries the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+@app.command()
+def run(
+    token: Annotated[str | None, typer.Option(help="Bot token; none = local sandbox")] = None,
+    api_base_url: Annotated[
+        str | None, typer.Option(help="Bot API base URL (PTB base_url)")
+    ] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy async URL")] = None,
+    clock_speed: Annotated[float | None, typer.Option(help="Run time N× faster (demos)")] = None,
+    sandbox_port: Annotated[int | None, typer.Option(help="Port of the embedded sandbox")] = None,
+    clock_start: Annotated[str | None, typer.Option(help="Fast clock's start (ISO 8601)")] = None,
+    clock_epoch: Annotated[float | None, typer.Option(help="Unix time of clock_start")] = None,
+) -> None:
+    """Run the bot: against Telegram with a token, else against an embedded sandbox."""
+    settings = load_settings(
+        token=token,
+        api_base_url=api_base_url,
+        database_url=database_url,
+        clock_speed=clock_speed,
+        sandbox_port=sandbox_port,
+        clock_start=clock_start,
+        clock_epoch=clock_epoch,
+    )
+    setup_logging(settings.log_level)
+    asyncio.run(_run(settings))
+
+
+def make_clock(settings: Settings) -> Clock:
+    if settings.clock_speed == 1 and settings.clock_start is None:
+        return SystemClock()
+    start = settings.clock_start or datetime.now(UTC)
+    if start.tzinfo is None:
+        raise typer.BadParameter("--clock-start needs a UTC offset, e.g. 2026-03-28T09:00+00:00")
+    return FastClock(start, settings.clock_speed, real_epoch=settings.clock_epoch)
+
+
+async def _run(settings: Settings) -> None:
+    from bot.daemon import Daemon
+
+    clock = make_clock(settings)
+    sandbox = None
+    token, base_url = settings.token, settings.api_base_url
+    if token is None:
+        from bot.sandbox.server import Sandbox
+
+        sandbox = Sandbox(monotonic=clock.monotonic, now=clock.now)
+        await sandbox.start(port=settings.sandbox_port)
+        token, base_url = SANDBOX_TOKEN, sandbox.base_url
+        console.print(f"No token given: using the local sandbox at {sandbox.url}")
+    daemon = Daemon(settings, clock, token=token, base_url=base_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await daemon.start()
+    console.print("aftercare is running; Ctrl+C stops it.")
+    try:
+        await stop.wait()
+    finally:
+        await daemon.stop()
+        if sandbox is not None:
+            await sandbox.stop()
+
+
+@app.command()
+def sandbox(
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8081,
+    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
+    no_limits: Annotated[bool, typer.Option(help="Switch Telegram's rate limits off")] = False,
+) -> None:
+    """Serve the local Bot API stand-in, e.g. for `aftercare run --api-base-url`."""
+    from bot.sandbox.limits import Limits
+    from bot.sandbox.server import serve_forever
+
+    setup_logging("INFO")
+    asyncio.run(serve_forever(host, port, Limits(enabled=not no_limits)))
+
+
+@app.command()
+def demo(
+    seconds: Annotated[float, typer.Option(help="Real seconds for the whole journey")] = 40.0,
+    timezone: Annotated[str, typer.Option(help="The demo patient's city or timezone")] = "Berlin",
+    database_url: Annotated[str | None, typer.Option(help="Keep the demo's database here")] = None,
+) -> None:
+    """Play a patient's weeks of aftercare in under a minute, on the sandbox."""
+    from bot.demo import run_demo
+
+    setup_logging("WARNING")
+    code = asyncio.run(
+        run_demo(seconds=seconds, place=timezone, database_url=database_url, console=console)
+    )
+    raise typer.Exit(code)
+
+
+@app.command("plan")
+def plan_command(
+    treated: Annotated[str, typer.Option(help="Local treatment time, e.g. 2026-03-28T10:00")],
+    tz: Annotated[str, typer.Option(help="IANA timezone, e.g. Europe/London")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    locale: Annotated[str, typer.Option(help="Language of the texts")] = "en",
+    quiet: Annotated[str, typer.Option(help="Quiet hours HH:MM-HH:MM")] = "21:00-08:00",
+    skin_type: Annotated[str | None, typer.Option(help="dry, normal, oily, ...")] = None,
+    protocol_file: Annotated[str | None, typer.Option("--protocol", help="A protocol YAML")] = None,
+) -> None:
+    """Print the plan for one treatment, without touching a database."""
+    try:
+        rows = _plan_rows(treated, tz, locale, quiet, skin_type, protocol_file)
+    except (AftercareError, ValueError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table("local time", "step", "text")
+    for row in rows:
+        table.add_row(row["due_local"], row["step"], row["text"].splitlines()[0])
+    console.print(table)
+
+
+def _plan_rows(
+    treated: str, tz: str, locale: str, quiet: str, skin_type: str | None, protocol_file: str | None
+) -> list[dict[str, str]]:
+    if not is_valid_timezone(tz):
+        raise ValueError(f'unknown timezone "{tz}"; use an IANA name such as Europe/London')
+    start, _, end = quiet.partition("-")
+    local = datetime.fromisoformat(treated)
+    if local.tzinfo is None:
+        local = local.replace(tzinfo=ZoneInfo(tz))
+    spec = load_protocol(protocol_file) if protocol_file else bundled_protocol()
+    prefs = Preferences(
+        timezone=tz,
+        quiet_start=time.fromisoformat(start),
+        quiet_end=time.fromisoformat(end),
+        skin_type=skin_type,
+    )
+    return [
+        {
+            "step": item.step_id,
+            "occurrence": str(item.occurrence),
+            "due_local": local_time(item.due_at, tz).isoformat(),
+            "due_utc": item.due_at.isoformat(),
+            "text": render_step(spec, item.step_id, locale).text,
+        }
+        for item in plan(spec, local.astimezone(UTC), prefs)
+    ]
+
+
+def main() -> None:
+    app()

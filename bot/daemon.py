@@ -1,0 +1,166 @@
+"""The running bot: PTB polling for updates, and the dispatcher loop woken by APScheduler.
+
+APScheduler is the alarm clock, not the store: it sets an event at the next due
+time (converted to real seconds through the clock, so a fast demo clock works)
+and every few seconds as a safety net. The outbox rows are the truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from telegram import Bot, Update
+from telegram.ext import Application
+
+from bot.app import COMMANDS, build_application
+from bot.compose import compose
+from bot.pacing import Pacer
+from bot.sender import TelegramSender
+from bot.services import Services
+from bot.settings import Settings
+from schedules.catalog import ProtocolCatalog
+from schedules.clock import Clock, FastClock
+from schedules.db import create_schema, make_engine, session_factory
+from schedules.dispatcher import DispatchConfig, Dispatcher, DispatchReport
+from schedules.protocol import bundled_protocol
+
+log = logging.getLogger(__name__)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+class Daemon:
+    def __init__(
+        self, settings: Settings, clock: Clock, *, token: str, base_url: str | None
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._token = token
+        self._base_url = base_url
+        self.engine = make_engine(settings.database_url)
+        self.sessions = session_factory(self.engine)
+        self.catalog = ProtocolCatalog(self.sessions, clock)
+        self._wake = asyncio.Event()
+        self._pass_lock = asyncio.Lock()
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._loop_task: asyncio.Task[None] | None = None
+        self.application: Application[Any, Any, Any, Any, Any, Any] | None = None
+        self._send_bot: Bot | None = None
+        self.dispatcher: Dispatcher | None = None
+
+    async def start(self, *, poll: bool = True) -> None:
+        await create_schema(self.engine)
+        await self.catalog.publish(bundled_protocol(self.settings.protocol))
+        services = Services(
+            sessions=self.sessions,
+            clock=self.clock,
+            catalog=self.catalog,
+            protocol_slug=self.settings.protocol,
+            wake_dispatcher=self.wake,
+        )
+        self.application = build_application(
+            token=self._token, base_url=self._base_url, services=services
+        )
+        self._send_bot = Bot(self._token, base_url=self._base_url or "https://api.telegram.org/bot")
+        await self._send_bot.initialize()
+        self.dispatcher = self._build_dispatcher(self._send_bot)
+        await self.application.initialize()
+        await self.application.bot.set_my_commands(COMMANDS)
+        await self.application.start()
+        if poll and self.application.updater is not None:
+            await self.application.updater.start_polling(
+                poll_interval=0.0, timeout=10, allowed_updates=Update.ALL_TYPES
+            )
+        self._scheduler.add_job(
+            self.wake, "interval", seconds=self.settings.safety_wake_seconds, id="safety-wake"
+        )
+        self._scheduler.start()
+        self._loop_task = asyncio.create_task(self._dispatch_loop(), name="dispatch-loop")
+        self.wake()
+        log.info("daemon started", extra={"worker": self._worker})
+
+    def _build_dispatcher(self, bot: Bot) -> Dispatcher:
+        speed = self.clock.speed if isinstance(self.clock, FastClock) else 1.0
+        self._worker = worker_name()
+        pacer = Pacer(self.clock, per_second=self.settings.messages_per_second)
+        config = DispatchConfig(
+            worker=self._worker,
+            batch=self.settings.dispatch_batch,
+            lease=timedelta(seconds=self.settings.claim_lease_seconds * speed),
+            max_attempts=self.settings.max_send_attempts,
+        )
+        return Dispatcher(
+            self.sessions, self.clock, TelegramSender(bot, pacer), compose, self.catalog, config
+        )
+
+    def wake(self) -> None:
+        """Something may be due (a new plan, the alarm): run a dispatch pass soon."""
+        self._wake.set()
+
+    async def dispatch_now(self) -> DispatchReport:
+        """Run one complete pass right now (tests move a fixed clock, then call this)."""
+        assert self.dispatcher is not None
+        async with self._pass_lock:
+            return await self.dispatcher.run_due()
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                report = await self.dispatch_now()
+                if report.handled:
+                    log.info("dispatch pass", extra={"counts": vars(report)})
+                await self._set_alarm()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the safety wake retries; never let the loop die
+                log.exception("dispatch pass failed")
+
+    async def _set_alarm(self) -> None:
+        assert self.dispatcher is not None
+        due = await self.dispatcher.next_due_at()
+        if due is None:
+            return
+        seconds = self.clock.real_seconds_until(due)
+        if seconds == float("inf"):
+            return
+        run_at = datetime.now(UTC) + timedelta(seconds=seconds)
+        self._scheduler.add_job(
+            self.wake,
+            "date",
+            run_date=run_at,
+            id="next-due",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    async def stop(self) -> None:
+        """Finish the pass in flight, stop polling, close everything."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        if self._loop_task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._pass_lock.acquire(), timeout=10)
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        if self.application is not None:
+            if self.application.updater is not None and self.application.updater.running:
+                await self.application.updater.stop()
+            if self.application.running:
+                await self.application.stop()
+            await self.application.shutdown()
+        if self._send_bot is not None:
+            await self._send_bot.shutdown()
+        await self.engine.dispose()

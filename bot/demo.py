@@ -1,0 +1,206 @@
+"""`aftercare demo`: a patient's weeks of aftercare in under a minute, on the sandbox.
+
+The patient enrols at real speed (the same clicks a person makes), then the
+fast clock lets the weeks pass in seconds. The chat is printed with each
+message's local time, and the outbox is checked against what the patient got.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+from datetime import UTC, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from sqlmodel import col, func, select
+
+from bot.cli import SANDBOX_TOKEN
+from bot.daemon import Daemon
+from bot.sandbox.model import TranscriptEntry
+from bot.sandbox.server import Sandbox
+from bot.settings import Settings
+from schedules.clock import FastClock
+from schedules.models import Reminder, ReminderStatus
+from schedules.zones import find_timezones
+
+USER_ID = 4242
+REDNESS_GONE_ON_DAY = 3
+
+
+class DemoPatient:
+    """Acts in the sandbox as a person would, waiting for the bot's answer each time."""
+
+    def __init__(self, sandbox: Sandbox, user_id: int) -> None:
+        self.sandbox = sandbox
+        self.user_id = user_id
+
+    async def says(self, text: str, answers: int = 1) -> None:
+        before = len(self.sandbox.bot_messages(self.user_id))
+        self.sandbox.user_sends_text(self.user_id, text, first_name="Demo", language_code="en")
+        await self.sandbox.wait_for_bot_messages(self.user_id, before + answers, timeout=15)
+
+    async def presses(self, label: str, answers: int = 1) -> None:
+        before = len(self.sandbox.bot_messages(self.user_id))
+        self.sandbox.user_presses_button(self.user_id, label=label)
+        await self.sandbox.wait_for_bot_messages(self.user_id, before + answers, timeout=15)
+
+
+async def run_demo(
+    *, seconds: float, place: str, database_url: str | None, console: Console
+) -> int:
+    zones = find_timezones(place)
+    if not zones:
+        console.print(f'[red]Unknown place "{place}"; try a city such as Berlin.[/red]')
+        return 2
+    zone = ZoneInfo(zones[0])
+    today = datetime.now(UTC).astimezone(zone).date()
+    clock = FastClock(datetime.combine(today, time(10, 40), zone).astimezone(UTC), speed=1.0)
+    with tempfile.TemporaryDirectory(prefix="aftercare-demo-") as folder:
+        url = database_url or f"sqlite+aiosqlite:///{Path(folder) / 'demo.db'}"
+        sandbox = Sandbox(monotonic=clock.monotonic, now=clock.now)
+        await sandbox.start()
+        daemon = Daemon(
+            Settings(database_url=url), clock, token=SANDBOX_TOKEN, base_url=sandbox.base_url
+        )
+        try:
+            await daemon.start()
+            return await _journey(daemon, sandbox, clock, zone, place, seconds, console)
+        finally:
+            await daemon.stop()
+            await sandbox.stop()
+
+
+async def _journey(
+    daemon: Daemon,
+    sandbox: Sandbox,
+    clock: FastClock,
+    zone: ZoneInfo,
+    place: str,
+    seconds: float,
+    console: Console,
+) -> int:
+    patient = DemoPatient(sandbox, USER_ID)
+    console.print("[bold]A patient enrols[/bold] (real speed)…")
+    await patient.says("/start")
+    await patient.presses("English")
+    await patient.presses("I understand")
+    await patient.says(place)
+    await patient.presses("Yes, that's right")
+    await patient.presses("Earlier today")
+    await patient.presses("10:00", answers=2)
+    treated = datetime.combine(clock.now().astimezone(zone).date(), time(10, 0), zone)
+    last_due = await _last_due(daemon)
+    span = max((last_due - clock.now()).total_seconds(), 1.0) if last_due else 1.0
+    clock.set_speed(span / seconds)
+    console.print(f"[bold]Time flies[/bold]: {span / 86400:.0f} days in about {seconds:.0f} s…")
+    daemon.wake()
+    responder = asyncio.create_task(_answer_checkins(sandbox, clock, treated))
+    try:
+        finished = await _wait_until_done(daemon, sandbox, within=seconds * 2 + 30)
+    finally:
+        responder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await responder
+    _print_chat(sandbox.transcript(USER_ID), zone, treated, console)
+    return await _report(daemon, sandbox, finished, console)
+
+
+async def _last_due(daemon: Daemon) -> datetime | None:
+    async with daemon.sessions() as session:
+        result = await session.exec(
+            select(func.max(Reminder.due_at)).where(Reminder.status == ReminderStatus.PENDING)
+        )
+        return result.one()
+
+
+async def _open_reminders(daemon: Daemon) -> int:
+    async with daemon.sessions() as session:
+        result = await session.exec(
+            select(func.count())
+            .select_from(Reminder)
+            .where(col(Reminder.status).in_([ReminderStatus.PENDING, ReminderStatus.CLAIMED]))
+        )
+        return int(result.one())
+
+
+async def _wait_until_done(daemon: Daemon, sandbox: Sandbox, within: float) -> bool:
+    """Until the outbox has nothing open; re-checked whenever the chat changes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        if await _open_reminders(daemon) == 0:
+            return True
+        with contextlib.suppress(TimeoutError):
+            await sandbox.wait_for(lambda: False, timeout=0.5, what="a change")
+    return False
+
+
+async def _answer_checkins(sandbox: Sandbox, clock: FastClock, treated: datetime) -> None:
+    """The patient answers each "is the redness gone?" question: not yet, then yes."""
+    answered: set[int] = set()
+    while True:
+        for entry in sandbox.bot_messages(USER_ID):
+            if entry.message_id is None or entry.message_id in answered:
+                continue
+            data = [d for row in entry.buttons for _, d in row if d and d.startswith("ans:")]
+            if not data:
+                continue
+            answered.add(entry.message_id)
+            day = (clock.now() - treated).days
+            wanted = "yes" if day >= REDNESS_GONE_ON_DAY else "not-yet"
+            choice = next((d for d in data if d.endswith(f":{wanted}")), data[0])
+            sandbox.user_presses_button(USER_ID, callback_data=choice, message_id=entry.message_id)
+        with contextlib.suppress(TimeoutError):
+            await sandbox.wait_for(lambda: False, timeout=1.0, what="a new message")
+
+
+def _print_chat(
+    entries: list[TranscriptEntry], zone: ZoneInfo, treated: datetime, console: Console
+) -> None:
+    console.rule(f"The patient's chat ({zone.key} local time)")
+    for entry in entries:
+        if entry.kind == "callback_answer" and not entry.show_alert:
+            continue
+        local = entry.date.astimezone(zone)
+        day = (local.date() - treated.date()).days
+        stamp = f"day {day:>2} {local:%a %d %b %H:%M}"
+        if entry.kind == "button_press":
+            console.print(f"[dim]{stamp}[/dim]  [green]patient taps[/green] [{entry.text}]")
+        elif entry.who == "user":
+            console.print(f"[dim]{stamp}[/dim]  [green]patient:[/green] {entry.text}")
+        else:
+            buttons = "  ".join(f"[{label}]" for row in entry.buttons for label, _ in row)
+            console.print(f"[dim]{stamp}[/dim]  [cyan]bot:[/cyan] {entry.text}")
+            if buttons:
+                console.print(f"{'':>24}{buttons}", markup=False)
+
+
+async def _report(daemon: Daemon, sandbox: Sandbox, finished: bool, console: Console) -> int:
+    """Compare the outbox with the chat: every sent reminder arrived exactly once."""
+    async with daemon.sessions() as session:
+        rows = await session.exec(
+            select(Reminder.status, func.count()).group_by(col(Reminder.status))
+        )
+        by_status = {str(status): int(count) for status, count in rows.all()}
+        sent_ids = set(
+            (
+                await session.exec(
+                    select(Reminder.sent_message_id).where(Reminder.status == ReminderStatus.SENT)
+                )
+            ).all()
+        )
+    chat_ids = {e.message_id for e in sandbox.bot_messages(USER_ID)}
+    missing = {m for m in sent_ids if m not in chat_ids}
+    console.rule("Outbox")
+    console.print(", ".join(f"{status}: {count}" for status, count in sorted(by_status.items())))
+    console.print(f"reminders sent: {len(sent_ids)}; bot messages in the chat: {len(chat_ids)}")
+    if not finished:
+        console.print("[red]The journey did not finish in time.[/red]")
+    if missing:
+        console.print(f"[red]{len(missing)} sent reminders are not in the chat.[/red]")
+    ok = finished and not missing
+    console.print("[green]Demo finished.[/green]" if ok else "[red]Demo failed.[/red]")
+    return 0 if ok else 1

@@ -1,0 +1,91 @@
+"""Answers to check-in questions ("Is the redness gone?") and what they change."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+from telegram import Update
+from telegram.ext import CallbackContext, CallbackQueryHandler
+
+from bot.handlers.common import chat_id_of, close_buttons, find_patient, say
+from bot.handlers.fallbacks import stale_button
+from bot.services import services
+from messages.i18n import translator
+from schedules.models import Patient, Reminder, ReminderStatus
+from schedules.protocol import AnswerEffect, ProtocolSpec, WhileState
+
+Context = CallbackContext[Any, Any, Any, Any]
+_ANSWER = re.compile(r"^ans:(\d+):([a-z0-9-]+)$")
+
+
+async def answer(update: Update, context: Context) -> None:
+    svc = services(context)
+    query = update.callback_query
+    match = _ANSWER.match((query.data or "") if query else "")
+    async with svc.sessions() as session:
+        patient = await find_patient(session, chat_id_of(update))
+        reminder = await session.get(Reminder, int(match.group(1))) if match else None
+        if (
+            patient is None
+            or reminder is None
+            or reminder.patient_id != patient.id
+            or match is None
+        ):
+            await stale_button(update, context)
+            return
+        spec = await svc.catalog.spec_for_treatment(reminder.treatment_id)
+        step = spec.step(reminder.step_id)
+        chosen = next((a for a in step.answers or () if a.id == match.group(2)), None)
+        if chosen is None:
+            await stale_button(update, context)
+            return
+        if chosen.effect is AnswerEffect.REDNESS_GONE and patient.redness_gone_at is None:
+            patient.redness_gone_at = svc.clock.now()
+            session.add(patient)
+            await _cancel_while_redness(session, patient, spec)
+        await session.commit()
+    if query is not None:
+        await query.answer()
+    t = translator(patient.locale)
+    label = chosen.text.get(patient.locale) or chosen.text[spec.base_locale]
+    await close_buttons(update, label)
+    if chosen.effect is AnswerEffect.REDNESS_GONE:
+        await say(
+            update,
+            t(
+                "Great news! I'll stop the heat and sauna reminders. Keep protecting your skin from the sun."
+            ),
+        )
+    else:
+        await say(
+            update,
+            t(
+                "Thanks. I'll ask again tomorrow. If the redness gets worse, spreads or hurts, contact your clinic."
+            ),
+        )
+
+
+async def _cancel_while_redness(
+    session: AsyncSession, patient: Patient, spec: ProtocolSpec
+) -> None:
+    """Pending steps that only apply while the skin is red are no longer needed."""
+    steps = [s.id for s in spec.steps if s.condition and s.condition.while_ is WhileState.REDNESS]
+    if not steps or patient.id is None:
+        return
+    await session.exec(
+        sa.update(Reminder)
+        .where(
+            col(Reminder.patient_id) == patient.id,
+            col(Reminder.status) == ReminderStatus.PENDING,
+            col(Reminder.step_id).in_(steps),
+        )
+        .values(status=ReminderStatus.CANCELLED, last_error="redness gone")
+    )
+
+
+# Not on_button: a stale answer is refused in the press's own alert.
+HANDLERS = [CallbackQueryHandler(answer, pattern=r"^ans:")]

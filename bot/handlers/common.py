@@ -1,0 +1,95 @@
+"""Small pieces every handler uses: find the patient, speak their language, reply."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import CallbackContext, CallbackQueryHandler
+
+from bot.services import services
+from messages.i18n import Translator, pick_locale, translator
+from schedules.clock import Clock
+from schedules.models import Patient
+
+Rows = Sequence[Sequence[tuple[str, str]]]
+
+
+def keyboard(rows: Rows) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
+    )
+
+
+async def find_patient(session: AsyncSession, chat_id: int) -> Patient | None:
+    return (await session.exec(select(Patient).where(Patient.chat_id == chat_id))).first()
+
+
+def speak(update: Update, patient: Patient | None) -> Translator:
+    """The patient's chosen language, else the one their Telegram app uses."""
+    if patient is not None:
+        return translator(patient.locale)
+    user = update.effective_user
+    return translator(pick_locale(user.language_code if user else None))
+
+
+def local_now(patient: Patient, clock: Clock) -> datetime:
+    return clock.now().astimezone(ZoneInfo(patient.timezone or "UTC"))
+
+
+async def say(update: Update, text: str, rows: Rows | None = None) -> None:
+    """Answer in the chat the update came from (after a button press too)."""
+    markup = keyboard(rows) if rows else None
+    chat = update.effective_chat
+    if chat is not None:
+        await chat.send_message(text, reply_markup=markup)
+
+
+async def close_buttons(update: Update, note: str | None = None) -> None:
+    """Remove the keyboard from the message whose button was pressed, noting the choice."""
+    query = update.callback_query
+    if query is None or query.message is None:
+        return
+    message = query.message
+    text = getattr(message, "text", None)
+    if note and text:
+        await query.edit_message_text(f"{text}\n\n✓ {note}"[:4096])
+    else:
+        await query.edit_message_reply_markup(None)
+
+
+Handler = Callable[[Update, CallbackContext[Any, Any, Any, Any]], Awaitable[None]]
+
+
+def on_button(pattern: str, handler: Handler) -> CallbackQueryHandler[Any, None]:
+    """A button handler that first answers the press (exactly once), so the app stops spinning."""
+
+    async def answered(update: Update, context: CallbackContext[Any, Any, Any, Any]) -> None:
+        if update.callback_query is not None:
+            await update.callback_query.answer()
+        await handler(update, context)
+
+    return CallbackQueryHandler(answered, pattern=pattern)
+
+
+def chat_id_of(update: Update) -> int:
+    chat = update.effective_chat
+    assert chat is not None
+    return chat.id
+
+
+async def remember(
+    context: CallbackContext[Any, Any, Any, Any], update: Update, awaiting: str | None
+) -> None:
+    """Note what the next typed message from this chat answers (kept in the DB, not memory)."""
+    async with services(context).sessions() as session:
+        patient = await find_patient(session, chat_id_of(update))
+        if patient is not None and patient.awaiting != awaiting:
+            patient.awaiting = awaiting
+            session.add(patient)
+            await session.commit()

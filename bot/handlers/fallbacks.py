@@ -1,0 +1,138 @@
+"""/help, typed text that answers a question we asked, and the safety net for everything else."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import Update
+from telegram.ext import (
+    CallbackContext,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.handlers.common import chat_id_of, find_patient, say, speak
+from bot.handlers.onboarding import typed_timezone
+from bot.handlers.settings import set_quiet_hours
+from bot.handlers.treatment import typed_treatment
+from bot.services import services
+from messages.i18n import Translator
+
+log = logging.getLogger(__name__)
+Context = CallbackContext[Any, Any, Any, Any]
+MAX_TEXT = 1000  # longer messages are cut before anything reads them
+
+
+def help_text(t: Translator) -> str:
+    return "\n".join(
+        [
+            t("I send aftercare tips from your clinic at the right local time."),
+            "",
+            t("/treated — tell me when you were treated"),
+            t("/plan — what's coming next"),
+            t("/settings — timezone, quiet hours, language"),
+            t("/stop — stop reminders; /resume — start again"),
+            t("/help — this message"),
+            "",
+            t(
+                "I can't answer medical questions. If something worries you, contact your clinic. In an emergency, call your local emergency number."
+            ),
+        ]
+    )
+
+
+async def help_command(update: Update, context: Context) -> None:
+    async with services(context).sessions() as session:
+        patient = await find_patient(session, chat_id_of(update))
+    await say(update, help_text(speak(update, patient)))
+
+
+async def text_message(update: Update, context: Context) -> None:
+    """Route typed text to the question we are waiting on; anything else gets safe help."""
+    message = update.effective_message
+    text = ((message.text if message else None) or "")[:MAX_TEXT]
+    async with services(context).sessions() as session:
+        patient = await find_patient(session, chat_id_of(update))
+    awaiting = patient.awaiting if patient else None
+    if awaiting == "timezone":
+        await typed_timezone(update, context, text)
+    elif awaiting is not None and awaiting.startswith("treated"):
+        day = awaiting.partition(":")[2] or None
+        await typed_treatment(update, context, text, day)
+    elif awaiting == "quiet":
+        await set_quiet_hours(update, context, text)
+    else:
+        t = speak(update, patient)
+        await say(
+            update,
+            t(
+                "I can't read free-text messages yet, so I can't judge symptoms. If you're worried about your skin, please contact your clinic. In an emergency, call your local emergency number."
+            )
+            + "\n\n"
+            + help_text(t),
+        )
+
+
+async def other_message(update: Update, context: Context) -> None:
+    """Stickers, photos, voice...: we cannot read them; say so and point to the clinic."""
+    async with services(context).sessions() as session:
+        patient = await find_patient(session, chat_id_of(update))
+    t = speak(update, patient)
+    await say(
+        update,
+        t(
+            "I can only read text. If you want to show your skin to someone, please contact your clinic."
+        ),
+    )
+
+
+async def stale_button(update: Update, context: Context) -> None:
+    """A button we no longer know (old message, changed plan): answer it, never ignore it."""
+    query = update.callback_query
+    if query is None:
+        return
+    async with services(context).sessions() as session:
+        patient = await find_patient(session, chat_id_of(update))
+    t = speak(update, patient)
+    await query.answer(
+        t("This button is no longer active. Send /help to see what I can do."), show_alert=True
+    )
+
+
+async def unknown_command(update: Update, context: Context) -> None:
+    async with services(context).sessions() as session:
+        patient = await find_patient(session, chat_id_of(update))
+    t = speak(update, patient)
+    await say(update, t("I don't know that command.") + "\n\n" + help_text(t))
+
+
+async def on_error(update: object, context: Context) -> None:
+    """Log the failure by kind only (never the patient's text) and apologise."""
+    error = context.error
+    log.error(
+        "handler failed: %s",
+        type(error).__name__,
+        exc_info=(type(error), error, error.__traceback__) if error else None,
+    )
+    if isinstance(update, Update) and update.effective_chat is not None:
+        t = speak(update, None)
+        try:
+            await update.effective_chat.send_message(
+                t(
+                    "Sorry, something went wrong on my side. Please try again in a moment. If it's about your health, contact your clinic."
+                )
+            )
+        except Exception:  # the apology is best effort; the error is already logged
+            log.warning("could not apologise to the chat")
+
+
+HANDLERS = [
+    CommandHandler("help", help_command),
+    MessageHandler(filters.COMMAND, unknown_command),
+    MessageHandler(filters.TEXT & ~filters.COMMAND, text_message),
+    MessageHandler(~filters.TEXT & ~filters.StatusUpdate.ALL, other_message),
+    CallbackQueryHandler(stale_button),
+]

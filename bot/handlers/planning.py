@@ -1,0 +1,50 @@
+"""Re-plan a patient's reminders after a change and tell them what comes next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import Update
+from telegram.ext import CallbackContext
+
+from bot.handlers.common import chat_id_of, find_patient, say
+from bot.services import services
+from messages.formatting import local_moment
+from messages.i18n import Translator
+from messages.render import render_step
+from schedules.plans import replan_patient
+from schedules.store import upcoming
+
+Context = CallbackContext[Any, Any, Any, Any]
+
+
+async def replan_and_report(update: Update, context: Context, t: Translator) -> None:
+    """Bring the outbox in line with the patient's facts, then show the next reminder."""
+    svc = services(context)
+    async with svc.sessions() as session:
+        patient = await find_patient(session, chat_id_of(update))
+        if patient is None or patient.id is None:
+            return
+        await replan_patient(session, patient, svc.catalog, now=svc.clock.now())
+        await session.commit()
+        upcoming_rows = await upcoming(session, patient.id, limit=1)
+    svc.wake_dispatcher()
+    if not upcoming_rows or patient.timezone is None:
+        await say(update, t("Your plan is up to date. There is nothing left to send."))
+        return
+    first = upcoming_rows[0]
+    spec = await svc.catalog.spec_for_treatment(first.treatment_id)
+    preview = headline(render_step(spec, first.step_id, patient.locale).text)
+    when = local_moment(first.due_at, patient.timezone, patient.locale)
+    await say(
+        update,
+        t("Your plan is up to date. Next: {when} — {preview}", when=when, preview=preview)
+        + "\n"
+        + t("/plan shows everything that's coming."),
+    )
+
+
+def headline(text: str, limit: int = 70) -> str:
+    """The first line of a reminder, short enough for a list."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"

@@ -1,0 +1,188 @@
+"""/treated: when was the treatment? Buttons for the usual answers, typed dates for the rest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from telegram import Update
+from telegram.ext import CallbackContext, CommandHandler
+
+from bot.handlers.common import (
+    chat_id_of,
+    close_buttons,
+    find_patient,
+    local_now,
+    on_button,
+    remember,
+    say,
+    speak,
+)
+from bot.handlers.planning import replan_and_report
+from bot.services import services
+from messages.formatting import local_moment
+from messages.i18n import Translator, translator
+from schedules.errors import InputError
+from schedules.models import PatientStatus
+from schedules.plans import set_treatment
+from schedules.when import parse_treatment_time
+
+Context = CallbackContext[Any, Any, Any, Any]
+TIME_CHOICES = ("08:00", "10:00", "12:00", "14:00", "16:00", "18:00")
+DAY_WORDS = ("today", "yesterday")
+
+
+async def treated_command(update: Update, context: Context) -> None:
+    async with services(context).sessions() as session:
+        patient = await find_patient(session, chat_id_of(update))
+    t = speak(update, patient)
+    if patient is None or patient.consent_at is None:
+        await say(update, t("Please send /start first."))
+    elif patient.timezone is None:
+        await say(update, t("First, let's set your timezone: /settings"))
+    else:
+        await ask_treatment(update, context, t)
+
+
+async def ask_treatment(update: Update, context: Context, t: Translator) -> None:
+    await remember(context, update, "treated")
+    await say(
+        update,
+        t("When was your treatment?"),
+        [
+            [(t("Just now"), "trnow"), (t("Earlier today"), "trday:today")],
+            [(t("Yesterday"), "trday:yesterday"), (t("Another day"), "trtype")],
+        ],
+    )
+
+
+async def day_chosen(update: Update, context: Context) -> None:
+    day = _data(update).removeprefix("trday:")
+    t = await _translator(update, context)
+    if day not in DAY_WORDS:
+        await say(update, t("That option is no longer available."))
+        return
+    await close_buttons(update, t("Earlier today") if day == "today" else t("Yesterday"))
+    await remember(context, update, f"treated:{day}")
+    buttons = [(hour, f"trat:{day}:{hour}") for hour in TIME_CHOICES]
+    await say(
+        update,
+        t("About what time? Pick one or type it (e.g. 14:30)."),
+        [buttons[:3], buttons[3:]],
+    )
+
+
+async def time_chosen(update: Update, context: Context) -> None:
+    _, day, clock = _data(update).split(":", 2)
+    await close_buttons(update, clock)
+    await _typed_or_chosen(update, context, f"{day} {clock}", confirm=False)
+
+
+async def just_now(update: Update, context: Context) -> None:
+    t = await _translator(update, context)
+    await close_buttons(update, t("Just now"))
+    await register(update, context, services(context).clock.now())
+
+
+async def type_date(update: Update, context: Context) -> None:
+    t = await _translator(update, context)
+    await close_buttons(update)
+    await remember(context, update, "treated")
+    await say(
+        update,
+        t(
+            'Type the date and time of your treatment, e.g. "28.03 14:00", "2026-03-28 10:00" or "yesterday 5pm".'
+        ),
+    )
+
+
+async def typed_treatment(update: Update, context: Context, text: str, day: str | None) -> None:
+    """A typed answer to "when?"; ``day`` is set when the patient already chose today/yesterday."""
+    if day in DAY_WORDS and not any(ch in text for ch in "./-") and day not in text.lower():
+        text = f"{day} {text}"
+    await _typed_or_chosen(update, context, text, confirm=True)
+
+
+async def _typed_or_chosen(update: Update, context: Context, text: str, *, confirm: bool) -> None:
+    svc = services(context)
+    async with svc.sessions() as session:
+        patient = await find_patient(session, chat_id_of(update))
+    if patient is None or patient.timezone is None:
+        await say(update, speak(update, patient)("Please send /start first."))
+        return
+    t = translator(patient.locale)
+    try:
+        parsed = parse_treatment_time(text, local_now(patient, svc.clock))
+    except InputError as error:
+        await say(update, t(str(error)))
+        return
+    treated_at = parsed.local.astimezone(UTC)
+    if not confirm:
+        await register(update, context, treated_at)
+        return
+    when = local_moment(treated_at, patient.timezone, patient.locale)
+    note = "" if parsed.time_given else "\n" + t("You gave no time, so I'll assume 12:00.")
+    await say(
+        update,
+        t("Your treatment was on {when} (your local time). Is that right?", when=when) + note,
+        [[(t("Yes"), f"trok:{int(treated_at.timestamp())}"), (t("No, change"), "trtype")]],
+    )
+
+
+async def confirmed(update: Update, context: Context) -> None:
+    raw = _data(update).removeprefix("trok:")
+    t = await _translator(update, context)
+    if not raw.isdigit():
+        await say(update, t("That option is no longer available."))
+        return
+    await close_buttons(update, t("Yes"))
+    await register(update, context, datetime.fromtimestamp(int(raw), UTC))
+
+
+async def register(update: Update, context: Context, treated_at: datetime) -> None:
+    """Store the treatment time, activate the patient, plan, and say what comes next."""
+    svc = services(context)
+    protocol = await svc.catalog.latest(svc.protocol_slug)
+    assert protocol is not None
+    assert protocol.id is not None
+    async with svc.sessions() as session:
+        patient = await find_patient(session, chat_id_of(update))
+        if patient is None or patient.timezone is None:
+            await say(update, speak(update, patient)("Please send /start first."))
+            return
+        was_active = patient.status == PatientStatus.ACTIVE
+        await set_treatment(session, patient, treated_at, protocol.id, svc.clock.now())
+        if patient.status in (PatientStatus.ONBOARDING, PatientStatus.UNREACHABLE):
+            patient.status = PatientStatus.ACTIVE
+        patient.awaiting = None
+        session.add(patient)
+        await session.commit()
+    t = translator(patient.locale)
+    if not was_active:
+        await say(
+            update,
+            t(
+                "All set! I'll send your aftercare tips at the right times, never during your quiet hours (21:00–08:00 unless you change them in /settings)."
+            ),
+        )
+    await replan_and_report(update, context, t)
+
+
+async def _translator(update: Update, context: Context) -> Translator:
+    async with services(context).sessions() as session:
+        return speak(update, await find_patient(session, chat_id_of(update)))
+
+
+def _data(update: Update) -> str:
+    query = update.callback_query
+    return (query.data or "") if query else ""
+
+
+HANDLERS = [
+    CommandHandler("treated", treated_command),
+    on_button(r"^trnow$", just_now),
+    on_button(r"^trday:", day_chosen),
+    on_button(r"^trat:(today|yesterday):\d\d:\d\d$", time_chosen),
+    on_button(r"^trtype$", type_date),
+    on_button(r"^trok:", confirmed),
+]

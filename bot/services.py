@@ -1,0 +1,30 @@
+"""What handlers need, built once by the composition root and carried in ``bot_data``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from telegram.ext import CallbackContext
+
+from schedules.catalog import ProtocolCatalog
+from schedules.clock import Clock
+from schedules.db import SessionFactory
+
+SERVICES_KEY = "aftercare.services"
+
+
+@dataclass
+class Services:
+    sessions: SessionFactory
+    clock: Clock
+    catalog: ProtocolCatalog
+    protocol_slug: str
+    wake_dispatcher: Callable[[], None]
+
+
+def services(context: CallbackContext[Any, Any, Any, Any]) -> Services:
+    found = context.application.bot_data[SERVICES_KEY]
+    assert isinstance(found, Services)
+    return found

@@ -1,0 +1,41 @@
+"""Settings from ``AFTERCARE_*`` environment variables (and the CLI flags of the same names)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure. No token means: use the local sandbox."""
+
+    model_config = SettingsConfigDict(env_prefix="AFTERCARE_", env_file=".env", extra="ignore")
+
+    token: str | None = Field(default=None, description="Telegram bot token from @BotFather")
+    api_base_url: str | None = Field(
+        default=None,
+        description="Bot API base URL, PTB convention (e.g. http://127.0.0.1:8081/bot)",
+    )
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///aftercare.db", description="SQLAlchemy async URL"
+    )
+    protocol: str = Field(default="microneedling", description="Bundled protocol for new patients")
+    clock_speed: float = Field(default=1.0, gt=0, description="Fast clock for demos (1 = real)")
+    clock_start: datetime | None = Field(
+        default=None, description="Simulated start instant of a fast clock (ISO 8601, with offset)"
+    )
+    clock_epoch: float | None = Field(
+        default=None,
+        description="Unix time at which a fast clock shows clock_start; processes sharing it agree",
+    )
+    sandbox_port: int = Field(default=8081, description="Port of the sandbox `run` starts")
+    dispatch_batch: int = Field(default=200, ge=1, description="Reminders claimed per batch")
+    claim_lease_seconds: float = Field(default=30.0, gt=0, description="How long a claim lives")
+    safety_wake_seconds: float = Field(default=5.0, gt=0, description="Periodic dispatcher wake")
+    max_send_attempts: int = Field(default=6, ge=1, description="Tries before a reminder fails")
+    messages_per_second: float = Field(
+        default=25.0, gt=0, description="Outbound budget per bot (Telegram allows about 30)"
+    )
+    log_level: str = Field(default="INFO")

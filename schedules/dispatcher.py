@@ -1,0 +1,275 @@
+"""Claim due reminders, decide, send, record. One pass: ``run_due``.
+
+Decisions per reminder, in order: the patient must be active; the step's
+send-time condition must still hold (e.g. redness not gone); a late reminder
+follows its step's staleness policy. Everything else goes to the sender, and
+its outcome is written back in a transaction of its own, so a crash loses
+nothing and re-sends at most what was in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from schedules import store
+from schedules.catalog import ProtocolCatalog
+from schedules.clock import Clock
+from schedules.db import SessionFactory
+from schedules.models import Patient, PatientStatus, Reminder, Treatment
+from schedules.outbound import (
+    Outbound,
+    RateLimited,
+    Rejected,
+    Sender,
+    SendOutcome,
+    Sent,
+    Transient,
+    Unreachable,
+)
+from schedules.planner import PatientState, decide_late, step_applies
+from schedules.protocol import ProtocolSpec
+from schedules.retry import backoff
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DueMessage:
+    """Everything needed to word one reminder."""
+
+    reminder_id: int
+    step_id: str
+    occurrence: int
+    due_at: datetime
+    patient: Patient
+    spec: ProtocolSpec
+
+
+Compose = Callable[[DueMessage], Outbound]
+
+
+@dataclass
+class DispatchReport:
+    sent: int = 0
+    skipped: int = 0
+    cancelled: int = 0
+    retried: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    lost_claims: int = 0
+
+    def add(self, other: DispatchReport) -> None:
+        for name in vars(self):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def handled(self) -> int:
+        return sum(vars(self).values())
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    worker: str
+    batch: int = 200
+    lease: timedelta = timedelta(seconds=30)
+    max_attempts: int = 6
+    concurrency: int = 8
+
+
+@dataclass
+class _Batch:
+    reminders: list[Reminder]
+    patients: dict[int, Patient]
+    protocol_of: dict[int, int]
+    newest_due: dict[tuple[int, str], int] = field(default_factory=dict)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        clock: Clock,
+        sender: Sender,
+        compose: Compose,
+        catalog: ProtocolCatalog,
+        config: DispatchConfig,
+        *,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._sender = sender
+        self._compose = compose
+        self._catalog = catalog
+        self._config = config
+        self._jitter = jitter
+
+    async def run_due(self) -> DispatchReport:
+        """Send everything due now, batch after batch, until nothing is due."""
+        total = DispatchReport()
+        while True:
+            batch = await self._claim()
+            if batch is None:
+                return total
+            total.add(await self._dispatch(batch))
+
+    async def next_due_at(self) -> datetime | None:
+        async with self._sessions() as session:
+            return await store.next_due_at(session)
+
+    async def _claim(self) -> _Batch | None:
+        async with self._sessions() as session:
+            reminders = await store.claim_due(
+                session,
+                now=self._clock.now(),
+                worker=self._config.worker,
+                lease=self._config.lease,
+                limit=self._config.batch,
+            )
+            if not reminders:
+                return None
+            patient_ids = {r.patient_id for r in reminders}
+            treatment_ids = {r.treatment_id for r in reminders}
+            patients = await session.exec(select(Patient).where(col(Patient.id).in_(patient_ids)))
+            treatments = await session.exec(
+                select(Treatment).where(col(Treatment.id).in_(treatment_ids))
+            )
+            batch = _Batch(
+                reminders,
+                patients={p.id: p for p in patients.all() if p.id is not None},
+                protocol_of={t.id: t.protocol_id for t in treatments.all() if t.id is not None},
+            )
+        for r in reminders:
+            key = (r.treatment_id, r.step_id)
+            batch.newest_due[key] = max(batch.newest_due.get(key, -1), r.occurrence)
+        return batch
+
+    async def _dispatch(self, batch: _Batch) -> DispatchReport:
+        by_patient: dict[int, list[Reminder]] = defaultdict(list)
+        for reminder in batch.reminders:
+            by_patient[reminder.patient_id].append(reminder)
+        limit = asyncio.Semaphore(self._config.concurrency)
+        reports = await asyncio.gather(
+            *(self._patient_run(batch, rows, limit) for rows in by_patient.values())
+        )
+        total = DispatchReport()
+        for report in reports:
+            total.add(report)
+        return total
+
+    async def _patient_run(
+        self, batch: _Batch, rows: Sequence[Reminder], limit: asyncio.Semaphore
+    ) -> DispatchReport:
+        """One patient's due reminders, in order; stops sending once the chat is gone."""
+        report = DispatchReport()
+        async with limit:
+            for reminder in rows:
+                patient = batch.patients[reminder.patient_id]
+                outcome = await self._handle(batch, patient, reminder)
+                setattr(report, outcome, getattr(report, outcome) + 1)
+                if outcome == "unreachable":
+                    patient.status = PatientStatus.UNREACHABLE
+        return report
+
+    async def _handle(self, batch: _Batch, patient: Patient, reminder: Reminder) -> str:
+        assert reminder.id is not None
+        if patient.status != PatientStatus.ACTIVE:
+            return await self._close(reminder.id, "cancelled", f"patient {patient.status}")
+        spec = await self._catalog.spec(batch.protocol_of[reminder.treatment_id])
+        step = spec.step(reminder.step_id)
+        state = PatientState(
+            redness_gone=patient.redness_gone_at is not None, skin_type=patient.skin_type
+        )
+        if not step_applies(step, state):
+            return await self._close(reminder.id, "skipped", "condition no longer holds")
+        newer = batch.newest_due[(reminder.treatment_id, reminder.step_id)] > reminder.occurrence
+        now = self._clock.now()
+        if decide_late(step, reminder.due_at, now, newer_occurrence_due=newer) == "skip":
+            return await self._close(reminder.id, "skipped", "stale")
+        message = self._compose(
+            DueMessage(
+                reminder_id=reminder.id,
+                step_id=reminder.step_id,
+                occurrence=reminder.occurrence,
+                due_at=reminder.due_at,
+                patient=patient,
+                spec=spec,
+            )
+        )
+        outcome = await self._sender.send(message)
+        return await self._record(reminder, patient, outcome)
+
+    async def _record(self, reminder: Reminder, patient: Patient, outcome: SendOutcome) -> str:
+        assert reminder.id is not None
+        assert patient.id is not None
+        worker, now = self._config.worker, self._clock.now()
+        async with self._sessions() as session:
+            match outcome:
+                case Sent(message_id=message_id):
+                    kept = await store.mark_sent(
+                        session, reminder.id, worker, message_id=message_id, now=now
+                    )
+                    return "sent" if kept else "lost_claims"
+                case RateLimited(retry_after=seconds):
+                    await store.release_for_retry(
+                        session,
+                        reminder.id,
+                        worker,
+                        retry_at=now + timedelta(seconds=seconds),
+                        reason="429",
+                        count_attempt=False,
+                    )
+                    return "retried"
+                case Unreachable(reason=reason):
+                    await _mark_unreachable(session, patient.id, reason)
+                    await store.mark_cancelled(session, reminder.id, worker, reason)
+                    log.warning("patient unreachable", extra={"patient_id": patient.id})
+                    return "unreachable"
+                case Rejected(reason=reason):
+                    await store.mark_failed(session, reminder.id, worker, reason)
+                    log.error("reminder rejected", extra={"reminder_id": reminder.id})
+                    return "failed"
+                case Transient(reason=reason):
+                    return await self._retry_or_fail(session, reminder, reason)
+        raise AssertionError(f"unknown outcome {outcome!r}")
+
+    async def _retry_or_fail(self, session: AsyncSession, reminder: Reminder, reason: str) -> str:
+        assert reminder.id is not None
+        delay = backoff(
+            reminder.attempts + 1, max_attempts=self._config.max_attempts, jitter=self._jitter()
+        )
+        if delay is None:
+            await store.mark_failed(session, reminder.id, self._config.worker, reason)
+            return "failed"
+        await store.release_for_retry(
+            session,
+            reminder.id,
+            self._config.worker,
+            retry_at=self._clock.now() + delay,
+            reason=reason,
+        )
+        return "retried"
+
+    async def _close(self, reminder_id: int, outcome: str, reason: str) -> str:
+        async with self._sessions() as session:
+            mark = store.mark_skipped if outcome == "skipped" else store.mark_cancelled
+            await mark(session, reminder_id, self._config.worker, reason)
+        return outcome
+
+
+async def _mark_unreachable(session: AsyncSession, patient_id: int, reason: str) -> None:
+    patient = await session.get(Patient, patient_id)
+    if patient is not None:
+        patient.status = PatientStatus.UNREACHABLE
+        session.add(patient)
+    await store.cancel_open_for_patient(session, patient_id, reason)
+    await session.commit()

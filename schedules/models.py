@@ -1,0 +1,121 @@
+"""The tables. Every stored instant is UTC; ``UTCDateTime`` keeps it aware.
+
+The ``Reminder`` table is the outbox: one row per planned message, unique per
+(treatment, step, occurrence) so that planning twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, hands back aware UTC, refuses naive input."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("refusing to store a naive datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+def _utc_column(*, nullable: bool = True, index: bool = False) -> Any:
+    return sa.Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class PatientStatus(StrEnum):
+    ONBOARDING = "onboarding"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    UNREACHABLE = "unreachable"
+
+
+class ReminderStatus(StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class Patient(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_column=sa.Column(sa.BigInteger, unique=True, nullable=False))
+    locale: str = "en"
+    timezone: str | None = None
+    quiet_start: str = "21:00"
+    quiet_end: str = "08:00"
+    skin_type: str | None = None
+    status: PatientStatus = Field(
+        default=PatientStatus.ONBOARDING, sa_column=sa.Column(sa.String(16), nullable=False)
+    )
+    # What the bot is waiting for from this patient (a typed timezone, date...).
+    awaiting: str | None = None
+    start_payload: str | None = Field(default=None, max_length=64)
+    consent_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    redness_gone_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class Protocol(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("slug", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(index=True)
+    version: int
+    checksum: str
+    body: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    change_note: str | None = None
+    created_by: str | None = None
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class Treatment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    protocol_id: int = Field(foreign_key="protocol.id")
+    treated_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    area: str | None = None
+    course_number: int = 1
+    active: bool = True
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class Reminder(SQLModel, table=True):
+    __table_args__ = (
+        sa.UniqueConstraint("treatment_id", "step_id", "occurrence"),
+        sa.Index("ix_reminder_status_due", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    treatment_id: int = Field(foreign_key="treatment.id")
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    step_id: str
+    occurrence: int
+    due_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    status: ReminderStatus = Field(
+        default=ReminderStatus.PENDING, sa_column=sa.Column(sa.String(16), nullable=False)
+    )
+    attempts: int = 0
+    last_error: str | None = None
+    claimed_by: str | None = None
+    claimed_until: datetime | None = Field(default=None, sa_column=_utc_column())
+    sent_message_id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    sent_at: datetime | None = Field(default=None, sa_column=_utc_column())

@@ -1,0 +1,63 @@
+"""The port between the dispatcher and whatever delivers messages (Telegram, in ``bot/``).
+
+Outcomes are data: the sender classifies every answer, the dispatcher decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str
+
+
+@dataclass(frozen=True)
+class Outbound:
+    chat_id: int
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Sent:
+    message_id: int
+
+
+@dataclass(frozen=True)
+class RateLimited:
+    """429: all sending pauses ``retry_after`` seconds; the message is retried, not counted."""
+
+    retry_after: float
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """The chat is gone for us (blocked, deactivated, not found)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Telegram refused this message (400); retrying the same would fail again."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Transient:
+    """5xx, timeout or network trouble; ``maybe_sent`` when the request may have arrived."""
+
+    reason: str
+    maybe_sent: bool = False
+
+
+SendOutcome = Sent | RateLimited | Unreachable | Rejected | Transient
+
+
+class Sender(Protocol):
+    async def send(self, message: Outbound) -> SendOutcome: ...

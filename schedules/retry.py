@@ -1,0 +1,22 @@
+"""Pure retry decisions: how long to wait before the next try, or give up."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+BASE_DELAY = timedelta(seconds=5)
+MAX_DELAY = timedelta(minutes=30)
+
+
+def backoff(attempts: int, *, max_attempts: int, jitter: float) -> timedelta | None:
+    """Delay before try number ``attempts + 1``; None once ``max_attempts`` are spent.
+
+    Exponential (5 s, 10 s, 20 s ... capped at 30 min) with ``jitter`` in [0, 1)
+    adding up to half the delay again, so that many failed sends do not retry in step.
+    """
+    if not 0.0 <= jitter < 1.0:
+        raise ValueError("jitter must be in [0, 1)")
+    if attempts >= max_attempts:
+        return None
+    delay: timedelta = min(BASE_DELAY * 2 ** max(attempts - 1, 0), MAX_DELAY)
+    return delay + delay * (jitter / 2)

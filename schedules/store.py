@@ -1,0 +1,239 @@
+"""The outbox: write a plan, claim what is due, record what happened.
+
+Claims are compare-and-set updates with a lease (``claimed_until``), so the same
+code is safe on SQLite and Postgres; on Postgres the batch is picked with
+``FOR UPDATE SKIP LOCKED``. A claim whose lease ran out (the process died) is
+simply claimable again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from schedules.models import Reminder, ReminderStatus
+
+_OPEN = (ReminderStatus.PENDING, ReminderStatus.CLAIMED)
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    step_id: str
+    occurrence: int
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    added: int
+    moved: int
+    cancelled: int
+    unchanged: int
+
+
+async def apply_plan(
+    session: AsyncSession, *, treatment_id: int, patient_id: int, items: Sequence[PlanItem]
+) -> PlanChange:
+    """Make the pending rows of a treatment match ``items``; idempotent.
+
+    Rows already sent, skipped or failed are history and stay as they are; pending
+    rows get the new due time; pending rows no longer in the plan are cancelled.
+    """
+    existing = {
+        (row.step_id, row.occurrence): row
+        for row in (
+            await session.exec(select(Reminder).where(Reminder.treatment_id == treatment_id))
+        ).all()
+    }
+    wanted = {(item.step_id, item.occurrence): item for item in items}
+    added = moved = cancelled = unchanged = 0
+    for key, item in wanted.items():
+        row = existing.get(key)
+        if row is None:
+            session.add(
+                Reminder(
+                    treatment_id=treatment_id,
+                    patient_id=patient_id,
+                    step_id=item.step_id,
+                    occurrence=item.occurrence,
+                    due_at=item.due_at,
+                )
+            )
+            added += 1
+        elif row.status == ReminderStatus.CANCELLED:
+            row.status, row.due_at, row.attempts, row.last_error = (
+                ReminderStatus.PENDING,
+                item.due_at,
+                0,
+                None,
+            )
+            session.add(row)
+            added += 1
+        elif row.status == ReminderStatus.PENDING and row.due_at != item.due_at:
+            row.due_at = item.due_at
+            session.add(row)
+            moved += 1
+        else:
+            unchanged += 1
+    for key, row in existing.items():
+        if key not in wanted and row.status == ReminderStatus.PENDING:
+            row.status = ReminderStatus.CANCELLED
+            session.add(row)
+            cancelled += 1
+    return PlanChange(added=added, moved=moved, cancelled=cancelled, unchanged=unchanged)
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, worker: str, lease: timedelta, limit: int
+) -> list[Reminder]:
+    """Claim up to ``limit`` due reminders (oldest first) for ``worker``; commits."""
+    claimable = sa.or_(
+        col(Reminder.status) == ReminderStatus.PENDING,
+        sa.and_(
+            col(Reminder.status) == ReminderStatus.CLAIMED,
+            col(Reminder.claimed_until) < now,
+        ),
+    )
+    pick = (
+        sa.select(col(Reminder.id))
+        .where(claimable, col(Reminder.due_at) <= now)
+        .order_by(col(Reminder.due_at), col(Reminder.id))
+        .limit(limit)
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    statement = (
+        sa.update(Reminder)
+        .where(col(Reminder.id).in_(pick.scalar_subquery()), claimable)
+        .values(status=ReminderStatus.CLAIMED, claimed_by=worker, claimed_until=now + lease)
+        .returning(col(Reminder.id))
+    )
+    ids = list((await session.exec(statement)).scalars())
+    await session.commit()
+    if not ids:
+        return []
+    rows = await session.exec(
+        select(Reminder).where(col(Reminder.id).in_(ids)).order_by(col(Reminder.due_at))
+    )
+    return list(rows.all())
+
+
+async def _finish(session: AsyncSession, reminder_id: int, worker: str, **values: object) -> bool:
+    """Update a reminder this worker still holds; False if the claim was lost."""
+    statement = (
+        sa.update(Reminder)
+        .where(
+            col(Reminder.id) == reminder_id,
+            col(Reminder.status) == ReminderStatus.CLAIMED,
+            col(Reminder.claimed_by) == worker,
+        )
+        .values(claimed_by=None, claimed_until=None, **values)
+    )
+    result = await session.exec(statement)
+    await session.commit()
+    return bool(result.rowcount == 1)
+
+
+async def mark_sent(
+    session: AsyncSession, reminder_id: int, worker: str, *, message_id: int, now: datetime
+) -> bool:
+    return await _finish(
+        session,
+        reminder_id,
+        worker,
+        status=ReminderStatus.SENT,
+        sent_message_id=message_id,
+        sent_at=now,
+        attempts=Reminder.attempts + 1,
+        last_error=None,
+    )
+
+
+async def mark_skipped(session: AsyncSession, reminder_id: int, worker: str, reason: str) -> bool:
+    return await _finish(
+        session, reminder_id, worker, status=ReminderStatus.SKIPPED, last_error=reason
+    )
+
+
+async def mark_cancelled(session: AsyncSession, reminder_id: int, worker: str, reason: str) -> bool:
+    return await _finish(
+        session, reminder_id, worker, status=ReminderStatus.CANCELLED, last_error=reason
+    )
+
+
+async def mark_failed(session: AsyncSession, reminder_id: int, worker: str, reason: str) -> bool:
+    return await _finish(
+        session,
+        reminder_id,
+        worker,
+        status=ReminderStatus.FAILED,
+        attempts=Reminder.attempts + 1,
+        last_error=reason,
+    )
+
+
+async def release_for_retry(
+    session: AsyncSession,
+    reminder_id: int,
+    worker: str,
+    *,
+    retry_at: datetime,
+    reason: str,
+    count_attempt: bool = True,
+) -> bool:
+    """Put a claimed reminder back to pending, due again at ``retry_at``."""
+    attempts = Reminder.attempts + 1 if count_attempt else Reminder.attempts
+    return await _finish(
+        session,
+        reminder_id,
+        worker,
+        status=ReminderStatus.PENDING,
+        due_at=retry_at,
+        attempts=attempts,
+        last_error=reason,
+    )
+
+
+async def cancel_open_for_patient(session: AsyncSession, patient_id: int, reason: str) -> int:
+    """Cancel every pending reminder of a patient (claimed ones finish or lapse)."""
+    statement = (
+        sa.update(Reminder)
+        .where(
+            col(Reminder.patient_id) == patient_id,
+            col(Reminder.status) == ReminderStatus.PENDING,
+        )
+        .values(status=ReminderStatus.CANCELLED, last_error=reason)
+    )
+    result = await session.exec(statement)
+    return int(result.rowcount)
+
+
+async def next_due_at(session: AsyncSession) -> datetime | None:
+    """When the dispatcher next has work: the earliest pending due time or lapsing claim."""
+    pending = await session.exec(
+        select(sa.func.min(Reminder.due_at)).where(Reminder.status == ReminderStatus.PENDING)
+    )
+    lapsing = await session.exec(
+        select(sa.func.min(Reminder.claimed_until)).where(Reminder.status == ReminderStatus.CLAIMED)
+    )
+    moments = [m for m in (pending.one(), lapsing.one()) if m is not None]
+    return min(moments) if moments else None
+
+
+async def upcoming(session: AsyncSession, patient_id: int, *, limit: int = 10) -> list[Reminder]:
+    rows = await session.exec(
+        select(Reminder)
+        .where(Reminder.patient_id == patient_id, Reminder.status == ReminderStatus.PENDING)
+        .order_by(col(Reminder.due_at))
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+def is_open(status: ReminderStatus) -> bool:
+    return status in _OPEN

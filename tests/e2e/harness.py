@@ -1,0 +1,136 @@
+"""A world for end-to-end tests: the sandbox, the real daemon (PTB over HTTP), a real SQLite
+file and a fixed clock that only the test moves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlmodel import col, select
+
+from bot.daemon import Daemon
+from bot.sandbox.limits import Limits
+from bot.sandbox.model import TranscriptEntry
+from bot.sandbox.server import Sandbox
+from bot.settings import Settings
+from schedules.clock import FixedClock
+from schedules.dispatcher import DispatchReport
+from schedules.models import Patient, Reminder, ReminderStatus
+
+TOKEN = "123456:TEST-TOKEN-for-the-sandbox"
+
+
+class Person:
+    """One Telegram user acting in the sandbox; every action waits for the bot's answer."""
+
+    def __init__(self, sandbox: Sandbox, user_id: int, language_code: str = "en") -> None:
+        self.sandbox = sandbox
+        self.user_id = user_id
+        self.language_code = language_code
+
+    def bot_texts(self) -> list[str]:
+        return [e.text or "" for e in self.sandbox.bot_messages(self.user_id)]
+
+    async def says(self, text: str, expect: str | None = None) -> TranscriptEntry:
+        """Write ``text``; return the bot's answer (the first new message containing ``expect``)."""
+        before = len(self.sandbox.bot_messages(self.user_id))
+        self.sandbox.user_sends_text(self.user_id, text, language_code=self.language_code)
+        return await self._answer(before, expect)
+
+    async def presses(self, label: str, expect: str | None = None) -> TranscriptEntry:
+        """Press the newest button labelled ``label``; return the bot's answer, as ``says``."""
+        before = len(self.sandbox.bot_messages(self.user_id))
+        self.sandbox.user_presses_button(self.user_id, label=label)
+        return await self._answer(before, expect)
+
+    async def _answer(self, before: int, expect: str | None) -> TranscriptEntry:
+        # Reminders may arrive at any moment, so "the next message" is not enough:
+        # wait for a new message with the expected words.
+        def answered() -> TranscriptEntry | None:
+            for entry in self.sandbox.bot_messages(self.user_id)[before:]:
+                if expect is None or expect in (entry.text or ""):
+                    return entry
+            return None
+
+        await self.sandbox.wait_for(lambda: answered() is not None, what=f"a reply with {expect!r}")
+        found = answered()
+        assert found is not None
+        return found
+
+    async def enrols(
+        self, place: str = "Europe/London", day: str = "Yesterday", at: str = "14:00"
+    ) -> None:
+        await self.says("/start", expect="Which language")
+        await self.presses("English", expect="not a doctor")
+        await self.presses("I understand", expect="Where are you")
+        await self.says(place, expect="Is that right")
+        await self.presses("Yes, that's right", expect="When was your treatment")
+        await self.presses(day, expect="what time")
+        await self.presses(at, expect="Next:")
+
+
+@dataclass
+class World:
+    clock: FixedClock
+    sandbox: Sandbox
+    daemon: Daemon
+
+    def person(self, user_id: int = 1001, language_code: str = "en") -> Person:
+        return Person(self.sandbox, user_id, language_code)
+
+    async def settle(self) -> DispatchReport:
+        """Let the dispatcher finish whatever is due right now."""
+        return await self.daemon.dispatch_now()
+
+    async def advance_to_next_due(self) -> DispatchReport:
+        due = await self.daemon.dispatcher.next_due_at() if self.daemon.dispatcher else None
+        assert due is not None, "nothing is planned"
+        return await self.advance_to(due)
+
+    async def live_until(self, moment: datetime, step: timedelta = timedelta(minutes=30)) -> None:
+        """Let time pass in steps, the dispatcher running after each, as a live daemon would."""
+        while self.clock.now() < moment:
+            await self.advance_to(min(self.clock.now() + step, moment))
+
+    async def advance(self, delta: timedelta) -> DispatchReport:
+        """Move time forward and let the dispatcher do what is due by then."""
+        self.clock.advance(delta)
+        return await self.daemon.dispatch_now()
+
+    async def advance_to(self, moment: datetime) -> DispatchReport:
+        if moment > self.clock.now():
+            self.clock.set(moment)
+        return await self.daemon.dispatch_now()
+
+    async def patient(self, chat_id: int) -> Patient:
+        async with self.daemon.sessions() as session:
+            found = (await session.exec(select(Patient).where(Patient.chat_id == chat_id))).one()
+            return found
+
+    async def reminders(self, chat_id: int, *statuses: ReminderStatus) -> list[Reminder]:
+        patient = await self.patient(chat_id)
+        async with self.daemon.sessions() as session:
+            query = select(Reminder).where(Reminder.patient_id == patient.id)
+            if statuses:
+                query = query.where(col(Reminder.status).in_(statuses))
+            rows = await session.exec(query.order_by(col(Reminder.due_at)))
+            return list(rows.all())
+
+
+async def start_world(tmp_path: Path, start: datetime, limits: Limits | None = None) -> World:
+    clock = FixedClock(start)
+    sandbox = Sandbox(limits=limits or Limits.off(), monotonic=clock.monotonic, now=clock.now)
+    await sandbox.start()
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}",
+        safety_wake_seconds=3600,
+    )
+    daemon = Daemon(settings, clock, token=TOKEN, base_url=sandbox.base_url)
+    await daemon.start()
+    return World(clock, sandbox, daemon)
+
+
+async def stop_world(world: World) -> None:
+    await world.daemon.stop()
+    await world.sandbox.stop()
