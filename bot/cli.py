@@ -117,7 +117,8 @@ def sandbox(
 
 @app.command()
 def demo(
-    seconds: Annotated[float, typer.Option(help="Real seconds for the whole journey")] = 40.0,
+    seconds: Annotated[float, typer.Option(help="Give up after this many real seconds")] = 90.0,
+    clock_speed: Annotated[float, typer.Option(help="How much faster than real time")] = 60.0,
     timezone: Annotated[str, typer.Option(help="The demo patient's city or timezone")] = "Berlin",
     database_url: Annotated[str | None, typer.Option(help="Keep the demo's database here")] = None,
 ) -> None:
@@ -126,7 +127,13 @@ def demo(
 
     setup_logging("WARNING")
     code = asyncio.run(
-        run_demo(seconds=seconds, place=timezone, database_url=database_url, console=console)
+        run_demo(
+            seconds=seconds,
+            speed=clock_speed,
+            place=timezone,
+            database_url=database_url,
+            console=console,
+        )
     )
     raise typer.Exit(code)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -28,6 +28,7 @@ from schedules.zones import find_timezones
 
 USER_ID = 4242
 REDNESS_GONE_ON_DAY = 3
+ALARM_LEAD = timedelta(seconds=5)  # skip to this long before a due time, then let the alarm fire
 
 
 class DemoPatient:
@@ -36,20 +37,33 @@ class DemoPatient:
     def __init__(self, sandbox: Sandbox, user_id: int) -> None:
         self.sandbox = sandbox
         self.user_id = user_id
+        self.answered: set[int | None] = set()
 
-    async def says(self, text: str, answers: int = 1) -> None:
+    async def says(self, text: str) -> None:
         before = len(self.sandbox.bot_messages(self.user_id))
         self.sandbox.user_sends_text(self.user_id, text, first_name="Demo", language_code="en")
-        await self.sandbox.wait_for_bot_messages(self.user_id, before + answers, timeout=15)
+        await self._reply(before, None)
 
-    async def presses(self, label: str, answers: int = 1) -> None:
+    async def presses(self, label: str, expect: str | None = None) -> None:
         before = len(self.sandbox.bot_messages(self.user_id))
         self.sandbox.user_presses_button(self.user_id, label=label)
-        await self.sandbox.wait_for_bot_messages(self.user_id, before + answers, timeout=15)
+        await self._reply(before, expect)
+
+    async def presses_data(self, data: str, message_id: int | None) -> None:
+        before = len(self.sandbox.bot_messages(self.user_id))
+        self.sandbox.user_presses_button(self.user_id, callback_data=data, message_id=message_id)
+        await self._reply(before, None)
+
+    async def _reply(self, before: int, expect: str | None) -> None:
+        def replied() -> bool:
+            new = self.sandbox.bot_messages(self.user_id)[before:]
+            return any(expect is None or expect in (m.text or "") for m in new)
+
+        await self.sandbox.wait_for(replied, timeout=15, what="the bot's reply")
 
 
 async def run_demo(
-    *, seconds: float, place: str, database_url: str | None, console: Console
+    *, seconds: float, speed: float, place: str, database_url: str | None, console: Console
 ) -> int:
     zones = find_timezones(place)
     if not zones:
@@ -57,7 +71,7 @@ async def run_demo(
         return 2
     zone = ZoneInfo(zones[0])
     today = datetime.now(UTC).astimezone(zone).date()
-    clock = FastClock(datetime.combine(today, time(10, 40), zone).astimezone(UTC), speed=1.0)
+    clock = FastClock(datetime.combine(today, time(10, 40), zone).astimezone(UTC), speed=speed)
     with tempfile.TemporaryDirectory(prefix="aftercare-demo-") as folder:
         url = database_url or f"sqlite+aiosqlite:///{Path(folder) / 'demo.db'}"
         sandbox = Sandbox(monotonic=clock.monotonic, now=clock.now)
@@ -83,78 +97,78 @@ async def _journey(
     console: Console,
 ) -> int:
     patient = DemoPatient(sandbox, USER_ID)
-    console.print("[bold]A patient enrols[/bold] (real speed)…")
+    console.print("[bold]A patient enrols[/bold]…")
     await patient.says("/start")
     await patient.presses("English")
     await patient.presses("I understand")
     await patient.says(place)
     await patient.presses("Yes, that's right")
     await patient.presses("Earlier today")
-    await patient.presses("10:00", answers=2)
+    await patient.presses("10:00", expect="Next:")
     treated = datetime.combine(clock.now().astimezone(zone).date(), time(10, 0), zone)
-    last_due = await _last_due(daemon)
-    span = max((last_due - clock.now()).total_seconds(), 1.0) if last_due else 1.0
-    clock.set_speed(span / seconds)
-    console.print(f"[bold]Time flies[/bold]: {span / 86400:.0f} days in about {seconds:.0f} s…")
-    daemon.wake()
-    responder = asyncio.create_task(_answer_checkins(sandbox, clock, treated))
-    try:
-        finished = await _wait_until_done(daemon, sandbox, within=seconds * 2 + 30)
-    finally:
-        responder.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await responder
+    console.print(
+        f"[bold]Time flies[/bold] at {clock.speed:g}× and skips the quiet stretches in between…"
+    )
+    finished = await _live(daemon, sandbox, clock, patient, treated, within=seconds)
     _print_chat(sandbox.transcript(USER_ID), zone, treated, console)
     return await _report(daemon, sandbox, finished, console)
 
 
-async def _last_due(daemon: Daemon) -> datetime | None:
+async def _live(
+    daemon: Daemon,
+    sandbox: Sandbox,
+    clock: FastClock,
+    patient: DemoPatient,
+    treated: datetime,
+    within: float,
+) -> bool:
+    """Skip to just before each due time and let the daemon's own alarm send it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        due = await _next_due(daemon)
+        if due is None:
+            return True
+        if due - clock.now() > ALARM_LEAD:
+            clock.skip_to(due - ALARM_LEAD)
+            daemon.wake()  # re-arms the alarm for the new "now"
+        await _until_sent(daemon, sandbox, due, deadline)
+        await _answer_checkins(patient, clock, treated)
+    return False
+
+
+async def _next_due(daemon: Daemon) -> datetime | None:
     async with daemon.sessions() as session:
         result = await session.exec(
-            select(func.max(Reminder.due_at)).where(Reminder.status == ReminderStatus.PENDING)
+            select(func.min(Reminder.due_at)).where(
+                col(Reminder.status).in_([ReminderStatus.PENDING, ReminderStatus.CLAIMED])
+            )
         )
         return result.one()
 
 
-async def _open_reminders(daemon: Daemon) -> int:
-    async with daemon.sessions() as session:
-        result = await session.exec(
-            select(func.count())
-            .select_from(Reminder)
-            .where(col(Reminder.status).in_([ReminderStatus.PENDING, ReminderStatus.CLAIMED]))
-        )
-        return int(result.one())
-
-
-async def _wait_until_done(daemon: Daemon, sandbox: Sandbox, within: float) -> bool:
-    """Until the outbox has nothing open; re-checked whenever the chat changes."""
+async def _until_sent(daemon: Daemon, sandbox: Sandbox, due: datetime, deadline: float) -> None:
+    """Wait until nothing due by ``due`` is still open, re-checking on each chat change."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
     while loop.time() < deadline:
-        if await _open_reminders(daemon) == 0:
-            return True
+        next_due = await _next_due(daemon)
+        if next_due is None or next_due > due:
+            return
         with contextlib.suppress(TimeoutError):
-            await sandbox.wait_for(lambda: False, timeout=0.5, what="a change")
-    return False
+            await sandbox.wait_for(lambda: False, timeout=0.05, what="a change")
 
 
-async def _answer_checkins(sandbox: Sandbox, clock: FastClock, treated: datetime) -> None:
-    """The patient answers each "is the redness gone?" question: not yet, then yes."""
-    answered: set[int] = set()
-    while True:
-        for entry in sandbox.bot_messages(USER_ID):
-            if entry.message_id is None or entry.message_id in answered:
-                continue
-            data = [d for row in entry.buttons for _, d in row if d and d.startswith("ans:")]
-            if not data:
-                continue
-            answered.add(entry.message_id)
-            day = (clock.now() - treated).days
-            wanted = "yes" if day >= REDNESS_GONE_ON_DAY else "not-yet"
-            choice = next((d for d in data if d.endswith(f":{wanted}")), data[0])
-            sandbox.user_presses_button(USER_ID, callback_data=choice, message_id=entry.message_id)
-        with contextlib.suppress(TimeoutError):
-            await sandbox.wait_for(lambda: False, timeout=1.0, what="a new message")
+async def _answer_checkins(patient: DemoPatient, clock: FastClock, treated: datetime) -> None:
+    """The patient answers each "is the redness gone?": not yet, until day 3."""
+    for entry in patient.sandbox.bot_messages(patient.user_id):
+        data = [d for row in entry.buttons for _, d in row if d and d.startswith("ans:")]
+        if not data or entry.message_id in patient.answered:
+            continue
+        patient.answered.add(entry.message_id)
+        day = (clock.now() - treated).days
+        wanted = "gone" if day >= REDNESS_GONE_ON_DAY else "not-yet"
+        choice = next((d for d in data if d.endswith(f":{wanted}")), data[0])
+        await patient.presses_data(choice, entry.message_id)
 
 
 def _print_chat(

@@ -102,6 +102,12 @@ class FastClock:
         self._real_origin = self._real_now()
         self._speed = _positive(speed)
 
+    def skip_to(self, moment: datetime) -> None:
+        """Jump ahead to ``moment`` (a demo skipping a quiet night); never backwards."""
+        ahead = (_require_aware(moment) - self.now()).total_seconds()
+        if ahead > 0:
+            self._elapsed_before += ahead
+
     def now(self) -> datetime:
         return self._start + timedelta(seconds=self.monotonic())
 

@@ -225,10 +225,17 @@ async def next_due_at(session: AsyncSession) -> datetime | None:
     return min(moments) if moments else None
 
 
-async def upcoming(session: AsyncSession, patient_id: int, *, limit: int = 10) -> list[Reminder]:
+async def upcoming(
+    session: AsyncSession, patient_id: int, *, after: datetime, limit: int = 10
+) -> list[Reminder]:
+    """A patient's pending reminders due after ``after`` (earlier ones are going out now)."""
     rows = await session.exec(
         select(Reminder)
-        .where(Reminder.patient_id == patient_id, Reminder.status == ReminderStatus.PENDING)
+        .where(
+            Reminder.patient_id == patient_id,
+            Reminder.status == ReminderStatus.PENDING,
+            col(Reminder.due_at) > after,
+        )
         .order_by(col(Reminder.due_at))
         .limit(limit)
     )

@@ -27,7 +27,7 @@ async def replan_and_report(update: Update, context: Context, t: Translator) -> 
             return
         await replan_patient(session, patient, svc.catalog, now=svc.clock.now())
         await session.commit()
-        upcoming_rows = await upcoming(session, patient.id, limit=1)
+        upcoming_rows = await upcoming(session, patient.id, after=svc.clock.now(), limit=1)
     svc.wake_dispatcher()
     if not upcoming_rows or patient.timezone is None:
         await say(update, t("Your plan is up to date. There is nothing left to send."))

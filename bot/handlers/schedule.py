@@ -25,7 +25,9 @@ async def plan_command(update: Update, context: Context) -> None:
     async with svc.sessions() as session:
         patient = await find_patient(session, chat_id_of(update))
         rows = (
-            await upcoming(session, patient.id, limit=PLAN_LENGTH) if patient and patient.id else []
+            await upcoming(session, patient.id, after=svc.clock.now(), limit=PLAN_LENGTH)
+            if patient and patient.id
+            else []
         )
     t = speak(update, patient)
     if patient is None or patient.timezone is None:
