@@ -191,5 +191,20 @@ def _plan_rows(
     ]
 
 
+protocol_app = typer.Typer(help="Check protocol files.", no_args_is_help=True)
+app.add_typer(protocol_app, name="protocol")
+
+
+@protocol_app.command("check")
+def protocol_check(path: Annotated[str, typer.Argument(help="A protocol YAML file")]) -> None:
+    """Validate a protocol file; every problem names the file, the step and the field."""
+    try:
+        spec = load_protocol(path)
+    except AftercareError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from error
+    typer.echo(f"{path}: OK — protocol {spec.slug} v{spec.version}, {len(spec.steps)} steps")
+
+
 def main() -> None:
     app()

@@ -8,6 +8,8 @@ Every endpoint speaks JSON and answers ``{"ok": true, "result": ...}`` or
   "force"?}``
 * ``POST /control/users/{user_id}/block`` and ``.../unblock``
 * ``GET /control/chats`` (known chat ids) and ``GET /control/chats/{chat_id}/transcript``
+* ``GET /control/chats/{chat_id}/wait?bot_messages=N&timeout=S``: answers with the transcript
+  as soon as the bot has N messages in the chat (a long poll; 400 after S seconds)
 * ``POST /control/faults`` (same fields as ``Sandbox.inject_fault``), ``DELETE /control/faults``
 * ``GET /control/stats``
 """
@@ -37,6 +39,7 @@ def add_control_routes(app: web.Application, sandbox: Sandbox) -> None:
     app.router.add_post("/control/users/{user_id}/unblock", _guarded(routes.unblock))
     app.router.add_get("/control/chats", _guarded(routes.chats))
     app.router.add_get("/control/chats/{chat_id}/transcript", _guarded(routes.transcript))
+    app.router.add_get("/control/chats/{chat_id}/wait", _guarded(routes.wait))
     app.router.add_post("/control/faults", _guarded(routes.add_fault))
     app.router.add_delete("/control/faults", _guarded(routes.clear_faults))
     app.router.add_get("/control/stats", _guarded(routes.stats))
@@ -52,7 +55,7 @@ def _guarded(handler: Callable[[web.Request], Awaitable[Any]]) -> RouteHandler:
     async def route(request: web.Request) -> web.StreamResponse:
         try:
             return _ok(await handler(request))
-        except (ControlError, ValueError, TypeError, KeyError) as error:
+        except (ControlError, ValueError, TypeError, KeyError, TimeoutError) as error:
             message = str(error) if not isinstance(error, KeyError) else f"missing {error}"
             return web.json_response({"ok": False, "description": message}, status=400)
 
@@ -112,6 +115,13 @@ class _ControlRoutes:
             message_id=None if message_id is None else _int(message_id, "message_id"),
             force=bool(body.get("force", False)),
         )
+
+    async def wait(self, request: web.Request) -> Any:
+        chat_id = _int(request.match_info["chat_id"], "chat_id")
+        count = _int(request.query.get("bot_messages", "1"), "bot_messages")
+        seconds = min(float(request.query.get("timeout", "10")), 60.0)
+        await self.sandbox.wait_for_bot_messages(chat_id, count, timeout=seconds)
+        return [entry.to_json() for entry in self.sandbox.transcript(chat_id)]
 
     async def block(self, request: web.Request) -> Any:
         self.sandbox.user_blocks_bot(_int(request.match_info["user_id"], "user_id"))
