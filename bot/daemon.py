@@ -87,7 +87,7 @@ class Daemon:
         self._scheduler.start()
         self._loop_task = asyncio.create_task(self._dispatch_loop(), name="dispatch-loop")
         self.wake()
-        log.info("daemon started", extra={"worker": self._worker})
+        log.info("daemon started worker=%s", self._worker)
 
     def _build_dispatcher(self, bot: Bot) -> Dispatcher:
         speed = self.clock.speed if isinstance(self.clock, FastClock) else 1.0
@@ -120,7 +120,10 @@ class Daemon:
             try:
                 report = await self.dispatch_now()
                 if report.handled:
-                    log.info("dispatch pass", extra={"counts": vars(report)})
+                    log.info(
+                        "dispatch pass %s",
+                        " ".join(f"{k}={v}" for k, v in vars(report).items() if v),
+                    )
                 await self._set_alarm()
             except asyncio.CancelledError:
                 raise

@@ -232,11 +232,11 @@ class Dispatcher:
                 case Unreachable(reason=reason):
                     await _mark_unreachable(session, patient.id, reason)
                     await store.mark_cancelled(session, reminder.id, worker, reason)
-                    log.warning("patient unreachable", extra={"patient_id": patient.id})
+                    log.warning("patient unreachable patient_id=%s reason=%s", patient.id, reason)
                     return "unreachable"
                 case Rejected(reason=reason):
                     await store.mark_failed(session, reminder.id, worker, reason)
-                    log.error("reminder rejected", extra={"reminder_id": reminder.id})
+                    log.error("reminder rejected reminder_id=%s reason=%s", reminder.id, reason)
                     return "failed"
                 case Transient(reason=reason):
                     return await self._retry_or_fail(session, reminder, reason)
