@@ -88,7 +88,6 @@ class DispatchConfig:
 @dataclass
 class _Batch:
     reminders: list[Reminder]
-    patients: dict[int, Patient]
     protocol_of: dict[int, int]
     newest_due: dict[tuple[int, str], int] = field(default_factory=dict)
 
@@ -137,15 +136,12 @@ class Dispatcher:
             )
             if not reminders:
                 return None
-            patient_ids = {r.patient_id for r in reminders}
             treatment_ids = {r.treatment_id for r in reminders}
-            patients = await session.exec(select(Patient).where(col(Patient.id).in_(patient_ids)))
             treatments = await session.exec(
                 select(Treatment).where(col(Treatment.id).in_(treatment_ids))
             )
             batch = _Batch(
                 reminders,
-                patients={p.id: p for p in patients.all() if p.id is not None},
                 protocol_of={t.id: t.protocol_id for t in treatments.all() if t.id is not None},
             )
         for r in reminders:
@@ -169,15 +165,22 @@ class Dispatcher:
     async def _patient_run(
         self, batch: _Batch, rows: Sequence[Reminder], limit: asyncio.Semaphore
     ) -> DispatchReport:
-        """One patient's due reminders, in order; stops sending once the chat is gone."""
+        """One patient's due reminders, in order.
+
+        The patient is read again before each message: a /stop or a "redness is gone"
+        that arrived while this batch waited must win over the batch's old copy.
+        """
         report = DispatchReport()
         async with limit:
             for reminder in rows:
-                patient = batch.patients[reminder.patient_id]
-                outcome = await self._handle(batch, patient, reminder)
+                async with self._sessions() as session:
+                    patient = await session.get(Patient, reminder.patient_id)
+                if patient is None:
+                    assert reminder.id is not None
+                    outcome = await self._close(reminder.id, "cancelled", "patient deleted")
+                else:
+                    outcome = await self._handle(batch, patient, reminder)
                 setattr(report, outcome, getattr(report, outcome) + 1)
-                if outcome == "unreachable":
-                    patient.status = PatientStatus.UNREACHABLE
         return report
 
     async def _handle(self, batch: _Batch, patient: Patient, reminder: Reminder) -> str:

@@ -53,7 +53,9 @@ class Person:
                     return entry
             return None
 
-        await self.sandbox.wait_for(lambda: answered() is not None, what=f"a reply with {expect!r}")
+        await self.sandbox.wait_for(
+            lambda: answered() is not None, timeout=15, what=f"a reply with {expect!r}"
+        )
         found = answered()
         assert found is not None
         return found
