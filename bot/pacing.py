@@ -1,40 +1,136 @@
-"""Telegram's outbound limits, kept by reservation: a budget per bot and a gap per chat.
+"""Telegram's outbound limits, kept on the injected clock: a budget per bot and a gap per chat.
 
-Each send reserves the earliest slot that respects both the bot-wide rate and
-one message per second per chat, then waits for it on the injected clock. A 429
-pauses everything until its ``retry_after`` has passed.
+A send may go when three things hold: ``1 / per_second`` has passed since the bot's previous
+send, ``per_chat_interval`` since the previous send to the same chat, and no 429 pause is
+running. ``turn`` and ``wait_turn`` book a send at the moment it really goes, not at the moment
+it hoped to go: a waiter that wakes late (a busy event loop, a stalled process) pushes the next slots
+back instead of leaving in a bunch with the ones behind it, which is what Telegram would answer
+with 429s. Messages to one chat leave in the order they asked; a chat waiting for its own gap
+holds up nobody else.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
 from schedules.clock import Clock, sleep_on
 
 
+@dataclass
+class _ChatLine:
+    """The queue of sends to one chat, and how many are in it (to forget it when empty)."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 class Pacer:
-    def __init__(self, clock: Clock, *, per_second: float, per_chat_interval: float = 1.0) -> None:
+    """One per bot token: every send to Telegram asks it for a turn first."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        per_second: float,
+        per_chat_interval: float = 1.0,
+        memory: int = 10_000,
+    ) -> None:
+        if per_second <= 0 or per_chat_interval < 0:
+            raise ValueError("per_second must be positive and per_chat_interval not negative")
         self._clock = clock
         self._gap = 1.0 / per_second
         self._chat_gap = per_chat_interval
-        self._next_slot = 0.0
+        self._next_slot = float("-inf")
         self._next_for_chat: dict[int, float] = {}
-        self._paused_until = 0.0
+        self._paused_until = float("-inf")
+        self._memory = memory
+        self._prune_at = memory
+        self._bot_line = asyncio.Lock()
+        self._chat_lines: dict[int, _ChatLine] = {}
+
+    @property
+    def chats_remembered(self) -> int:
+        """How many chats the pacer still keeps a next slot for (old ones are forgotten)."""
+        return len(self._next_for_chat)
 
     def reserve(self, chat_id: int) -> float:
-        """Book the next slot for ``chat_id``; returns how long to wait for it."""
+        """Book the earliest slot for ``chat_id`` from now on; returns how long to wait for it.
+
+        Bookings are kept in order: a slot booked far ahead (a chat that just had a message)
+        holds up the bookings after it. ``wait_turn`` avoids that by booking only once the chat
+        is ready.
+        """
         now = self._clock.monotonic()
-        start = max(now, self._next_slot, self._paused_until, self._next_for_chat.get(chat_id, 0.0))
-        self._next_slot = start + self._gap
-        self._next_for_chat[chat_id] = start + self._chat_gap
-        if len(self._next_for_chat) > 10_000:
-            self._forget_before(now)
+        start = max(now, self._earliest(chat_id))
+        self._book(chat_id, start)
         return start - now
 
     async def wait_turn(self, chat_id: int) -> None:
-        await sleep_on(self._clock, self.reserve(chat_id))
+        """Return when a message to ``chat_id`` may go; the send is counted from that moment."""
+        async with self._chat_line(chat_id):
+            await self._take_slot(chat_id)
+
+    @asynccontextmanager
+    async def turn(self, chat_id: int) -> AsyncIterator[None]:
+        """Send to ``chat_id`` inside this block: it starts when the message may go, and the
+        chat's next message waits ``per_chat_interval`` from when this one's answer came back.
+
+        Counting the chat's gap from the answer, not from the request, keeps messages to one
+        chat in order and apart when they reach Telegram, however long the request took.
+        """
+        async with self._chat_line(chat_id):
+            await self._take_slot(chat_id)
+            try:
+                yield
+            finally:
+                answered = self._clock.monotonic()
+                ready = max(self._chat_ready(chat_id), answered + self._chat_gap)
+                self._next_for_chat[chat_id] = ready
 
     def pause(self, seconds: float) -> None:
         """Telegram said 429: nobody sends before ``seconds`` from now."""
         self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
 
+    async def _take_slot(self, chat_id: int) -> None:
+        """Wait until ``chat_id`` may send, then book the send at that real moment."""
+        # The chat's own gap first, holding up no other chat.
+        await sleep_on(self._clock, self._chat_ready(chat_id) - self._clock.monotonic())
+        async with self._bot_line:
+            while (wait := self._earliest(chat_id) - self._clock.monotonic()) > 0:
+                # The bot's gap, a 429 pause that began meanwhile, or an early wake-up.
+                await sleep_on(self._clock, wait)
+            self._book(chat_id, self._clock.monotonic())
+
+    def _chat_ready(self, chat_id: int) -> float:
+        return self._next_for_chat.get(chat_id, float("-inf"))
+
+    def _earliest(self, chat_id: int) -> float:
+        return max(self._next_slot, self._paused_until, self._chat_ready(chat_id))
+
+    def _book(self, chat_id: int, start: float) -> None:
+        self._next_slot = max(self._next_slot, start + self._gap)
+        self._next_for_chat[chat_id] = max(self._chat_ready(chat_id), start + self._chat_gap)
+        if len(self._next_for_chat) > self._prune_at:
+            self._forget_before(self._clock.monotonic())
+
     def _forget_before(self, moment: float) -> None:
+        """Drop chats whose next slot has passed; they send as if never seen, which is right."""
         self._next_for_chat = {c: t for c, t in self._next_for_chat.items() if t > moment}
+        # If most chats are still waiting, prune again only once the map has doubled, so a
+        # large backlog does not make every booking walk the whole map.
+        self._prune_at = max(self._memory, 2 * len(self._next_for_chat))
+
+    @asynccontextmanager
+    async def _chat_line(self, chat_id: int) -> AsyncIterator[None]:
+        line = self._chat_lines.setdefault(chat_id, _ChatLine())
+        line.users += 1
+        try:
+            async with line.lock:
+                yield
+        finally:
+            line.users -= 1
+            if line.users == 0:
+                del self._chat_lines[chat_id]

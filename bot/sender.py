@@ -1,11 +1,15 @@
 """The Telegram side of the ``Sender`` port: PTB's Bot, paced, with every answer classified.
 
-| Bot API answer                        | outcome                        |
-| 429 retry_after                       | RateLimited (all sending pauses) |
-| 403, 400 chat not found / deactivated | Unreachable                    |
-| 400 other                             | Rejected                       |
-| timeout                               | Transient(maybe_sent=True)     |
-| 5xx, network                          | Transient                      |
+| Bot API answer                          | outcome                          |
+| 429 retry_after                         | RateLimited (all sending pauses) |
+| 403, 400 chat not found / deactivated   | Unreachable                      |
+| 400 migrated to a supergroup            | Unreachable (new id in reason)   |
+| 400 other                               | Rejected                         |
+| timeout, connection lost before answer  | Transient(maybe_sent=True)       |
+| 5xx, pool/connect timeout, refused      | Transient(maybe_sent=False)      |
+| any other Telegram error                | Transient                        |
+| 401/404 (wrong token or base URL)       | raised: the deployment is wrong, |
+|                                         | not this message                 |
 """
 
 from __future__ import annotations
@@ -13,8 +17,18 @@ from __future__ import annotations
 import warnings
 from datetime import timedelta
 
+import httpx
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 
 from bot.pacing import Pacer
 from schedules.outbound import (
@@ -27,7 +41,17 @@ from schedules.outbound import (
     Unreachable,
 )
 
-_GONE = ("chat not found", "user is deactivated", "bot was blocked", "peer_id_invalid")
+_GONE = (
+    "chat not found",
+    "user is deactivated",
+    "bot was blocked",
+    "peer_id_invalid",
+    "group chat was deactivated",
+)
+# The request never left this process: no connection, or none free in the pool.
+_NEVER_LEFT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# The request left and the connection died before the answer: Telegram may have it.
+_LOST_ANSWER = (httpx.ReadError, httpx.ReadTimeout, httpx.RemoteProtocolError)
 
 
 def keyboard(message: Outbound) -> InlineKeyboardMarkup | None:
@@ -55,11 +79,11 @@ class TelegramSender:
         self._pacer = pacer
 
     async def send(self, message: Outbound) -> SendOutcome:
-        await self._pacer.wait_turn(message.chat_id)
         try:
-            sent = await self._bot.send_message(
-                chat_id=message.chat_id, text=message.text, reply_markup=keyboard(message)
-            )
+            async with self._pacer.turn(message.chat_id):
+                sent = await self._bot.send_message(
+                    chat_id=message.chat_id, text=message.text, reply_markup=keyboard(message)
+                )
         except RetryAfter as error:
             seconds = retry_after_seconds(error)
             self._pacer.pause(seconds)
@@ -69,11 +93,19 @@ class TelegramSender:
         except BadRequest as error:
             return classify_bad_request(error.message)
         except TimedOut as error:
-            # A pool timeout never left this process; any other timeout may have arrived.
-            not_sent = "pool" in error.message.lower()
-            return Transient(reason="timeout", maybe_sent=not not_sent)
+            # A pool or connect timeout never left this process; any other may have arrived.
+            never_left = isinstance(error.__cause__, _NEVER_LEFT) or "pool" in error.message.lower()
+            return Transient(reason="timeout", maybe_sent=not never_left)
         except NetworkError as error:
-            return Transient(reason=f"network: {type(error).__name__}")
+            # Only the error's type: httpx messages can carry the URL, and so the token.
+            lost = isinstance(error.__cause__, _LOST_ANSWER)
+            return Transient(reason=f"network: {type(error).__name__}", maybe_sent=lost)
+        except ChatMigrated as error:
+            return Unreachable(reason=f"chat migrated to {error.new_chat_id}")
+        except InvalidToken:
+            raise
+        except TelegramError as error:
+            return Transient(reason=f"telegram: {type(error).__name__}")
         return Sent(message_id=sent.message_id)
 
 

@@ -32,7 +32,7 @@ class Clock(Protocol):
 
 
 def _require_aware(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
+    if moment.utcoffset() is None:  # no tzinfo, or one that gives no offset: naive either way
         raise ValueError("clock instants must be timezone-aware")
     return moment.astimezone(UTC)
 
@@ -98,9 +98,11 @@ class FastClock:
         return self._speed
 
     def set_speed(self, speed: float) -> None:
-        self._elapsed_before = self.monotonic()
-        self._real_origin = self._real_now()
-        self._speed = _positive(speed)
+        speed = _positive(speed)
+        real = self._real_now()  # read once: time between two reads would be lost
+        self._elapsed_before += (real - self._real_origin) * self._speed
+        self._real_origin = real
+        self._speed = speed
 
     def skip_to(self, moment: datetime) -> None:
         """Jump ahead to ``moment`` (a demo skipping a quiet night); never backwards."""
@@ -129,7 +131,9 @@ async def sleep_on(clock: Clock, seconds: float) -> None:
     if seconds <= 0:
         await asyncio.sleep(0)
     elif isinstance(clock, FixedClock):
-        clock.advance(timedelta(seconds=seconds))
+        # A FixedClock counts whole microseconds. A wait shorter than half of one must still
+        # move it, or a "sleep until the deadline" loop would spin forever.
+        clock.advance(timedelta(microseconds=max(1, round(seconds * 1e6))))
         await asyncio.sleep(0)
     elif isinstance(clock, FastClock):
         await asyncio.sleep(seconds / clock.speed)

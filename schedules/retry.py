@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 BASE_DELAY = timedelta(seconds=5)
 MAX_DELAY = timedelta(minutes=30)
+# Doublings after which the cap holds anyway; more would only overflow timedelta.
+_MAX_DOUBLINGS = math.ceil(math.log2(MAX_DELAY / BASE_DELAY))
 
 
 def backoff(attempts: int, *, max_attempts: int, jitter: float) -> timedelta | None:
@@ -18,5 +21,6 @@ def backoff(attempts: int, *, max_attempts: int, jitter: float) -> timedelta | N
         raise ValueError("jitter must be in [0, 1)")
     if attempts >= max_attempts:
         return None
-    delay: timedelta = min(BASE_DELAY * 2 ** max(attempts - 1, 0), MAX_DELAY)
+    doublings = min(max(attempts - 1, 0), _MAX_DOUBLINGS)
+    delay: timedelta = min(BASE_DELAY * 2**doublings, MAX_DELAY)
     return delay + delay * (jitter / 2)
