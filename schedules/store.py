@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -43,49 +45,105 @@ async def apply_plan(
 
     Rows already sent, skipped or failed are history and stay as they are; pending
     rows get the new due time; pending rows no longer in the plan are cancelled.
+    Every write is a compare-and-set on the status it read, so a row a dispatcher
+    claimed or sent in the meantime is left alone (and counted as unchanged).
     """
     existing = {
         (row.step_id, row.occurrence): row
         for row in (
-            await session.exec(select(Reminder).where(Reminder.treatment_id == treatment_id))
+            await session.exec(
+                select(Reminder)
+                .where(Reminder.treatment_id == treatment_id)
+                # Fresh values even if this session loaded these rows earlier.
+                .execution_options(populate_existing=True)
+            )
         ).all()
     }
     wanted = {(item.step_id, item.occurrence): item for item in items}
-    added = moved = cancelled = unchanged = 0
+    added = moved = unchanged = 0
+    new_rows: list[dict[str, object]] = []
     for key, item in wanted.items():
         row = existing.get(key)
         if row is None:
-            session.add(
-                Reminder(
-                    treatment_id=treatment_id,
-                    patient_id=patient_id,
-                    step_id=item.step_id,
-                    occurrence=item.occurrence,
-                    due_at=item.due_at,
-                )
+            new_rows.append(
+                {
+                    "treatment_id": treatment_id,
+                    "patient_id": patient_id,
+                    "step_id": item.step_id,
+                    "occurrence": item.occurrence,
+                    "due_at": item.due_at,
+                    "status": ReminderStatus.PENDING,
+                    "attempts": 0,
+                }
             )
+        elif row.status == ReminderStatus.CANCELLED and await _set_if(
+            session,
+            [row],
+            ReminderStatus.CANCELLED,
+            status=ReminderStatus.PENDING,
+            due_at=item.due_at,
+            attempts=0,
+            last_error=None,
+        ):
             added += 1
-        elif row.status == ReminderStatus.CANCELLED:
-            row.status, row.due_at, row.attempts, row.last_error = (
-                ReminderStatus.PENDING,
-                item.due_at,
-                0,
-                None,
-            )
-            session.add(row)
-            added += 1
-        elif row.status == ReminderStatus.PENDING and row.due_at != item.due_at:
-            row.due_at = item.due_at
-            session.add(row)
+        elif (
+            row.status == ReminderStatus.PENDING
+            and row.due_at != item.due_at
+            and await _set_if(session, [row], ReminderStatus.PENDING, due_at=item.due_at)
+        ):
             moved += 1
         else:
             unchanged += 1
-    for key, row in existing.items():
-        if key not in wanted and row.status == ReminderStatus.PENDING:
-            row.status = ReminderStatus.CANCELLED
-            session.add(row)
-            cancelled += 1
+    gone = [
+        row
+        for key, row in existing.items()
+        if key not in wanted and row.status == ReminderStatus.PENDING
+    ]
+    cancelled = await _set_if(
+        session, gone, ReminderStatus.PENDING, status=ReminderStatus.CANCELLED
+    )
+    added += await _insert_new(session, new_rows)
     return PlanChange(added=added, moved=moved, cancelled=cancelled, unchanged=unchanged)
+
+
+async def _set_if(
+    session: AsyncSession, rows: Sequence[Reminder], expected: ReminderStatus, /, **values: object
+) -> int:
+    """Update those of ``rows`` whose status is still ``expected``; how many did."""
+    if not rows:
+        return 0
+    statement = (
+        sa.update(Reminder)
+        .where(col(Reminder.id).in_([row.id for row in rows]), col(Reminder.status) == expected)
+        .values(**values)
+        .execution_options(synchronize_session="fetch")
+    )
+    return int((await session.exec(statement)).rowcount)
+
+
+_KEY = ["treatment_id", "step_id", "occurrence"]
+
+
+async def _insert_new(session: AsyncSession, rows: list[dict[str, object]]) -> int:
+    """Insert planned rows; a key another planner inserted meanwhile is left as it is."""
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    inserted = 0
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        statement: sa.Insert
+        if dialect == "postgresql":
+            statement = (
+                pg_insert(Reminder).values(chunk).on_conflict_do_nothing(index_elements=_KEY)
+            )
+        elif dialect == "sqlite":
+            statement = (
+                sqlite_insert(Reminder).values(chunk).on_conflict_do_nothing(index_elements=_KEY)
+            )
+        else:
+            statement = sa.insert(Reminder).values(chunk)
+        result = await session.exec(statement.returning(col(Reminder.id)))
+        inserted += len(result.all())
+    return inserted
 
 
 async def claim_due(
@@ -118,7 +176,9 @@ async def claim_due(
     if not ids:
         return []
     rows = await session.exec(
-        select(Reminder).where(col(Reminder.id).in_(ids)).order_by(col(Reminder.due_at))
+        select(Reminder)
+        .where(col(Reminder.id).in_(ids))
+        .order_by(col(Reminder.due_at), col(Reminder.id))
     )
     return list(rows.all())
 
