@@ -149,14 +149,21 @@ async def _insert_new(session: AsyncSession, rows: list[dict[str, object]]) -> i
 async def claim_due(
     session: AsyncSession, *, now: datetime, worker: str, lease: timedelta, limit: int
 ) -> list[Reminder]:
-    """Claim up to ``limit`` due reminders (oldest first) for ``worker``; commits."""
-    claimable = sa.or_(
-        col(Reminder.status) == ReminderStatus.PENDING,
-        sa.and_(
+    """Claim up to ``limit`` due reminders (oldest first) for ``worker``; commits.
+
+    Lapsed claims are first returned to pending by their own statement, so that the
+    claim itself filters on ``status = 'pending'`` alone and can use the
+    (status, due_at) index instead of scanning the table.
+    """
+    await session.exec(
+        sa.update(Reminder)
+        .where(
             col(Reminder.status) == ReminderStatus.CLAIMED,
             col(Reminder.claimed_until) < now,
-        ),
+        )
+        .values(status=ReminderStatus.PENDING, claimed_by=None, claimed_until=None)
     )
+    claimable = col(Reminder.status) == ReminderStatus.PENDING
     pick = (
         sa.select(col(Reminder.id))
         .where(claimable, col(Reminder.due_at) <= now)
