@@ -35,7 +35,8 @@ from schedules.outbound import (
     Transient,
     Unreachable,
 )
-from schedules.planner import PatientState, decide_late, step_applies
+from schedules.planner import PatientState, decide_late, quiet_until, step_applies
+from schedules.plans import preferences
 from schedules.protocol import ProtocolSpec
 from schedules.retry import backoff
 
@@ -66,6 +67,7 @@ class DispatchReport:
     failed: int = 0
     unreachable: int = 0
     lost_claims: int = 0
+    deferred: int = 0
 
     def add(self, other: DispatchReport) -> None:
         for name in vars(self):
@@ -198,6 +200,9 @@ class Dispatcher:
         now = self._clock.now()
         if decide_late(step, reminder.due_at, now, newer_occurrence_due=newer) == "skip":
             return await self._close(reminder.id, "skipped", "stale")
+        morning = quiet_until(now, preferences(patient)) if patient.timezone else None
+        if morning is not None:
+            return await self._defer(reminder.id, morning)
         message = self._compose(
             DueMessage(
                 reminder_id=reminder.id,
@@ -261,6 +266,19 @@ class Dispatcher:
             reason=reason,
         )
         return "retried"
+
+    async def _defer(self, reminder_id: int, until: datetime) -> str:
+        """Late and inside quiet hours: back to pending until they end, no attempt counted."""
+        async with self._sessions() as session:
+            await store.release_for_retry(
+                session,
+                reminder_id,
+                self._config.worker,
+                retry_at=until,
+                reason="quiet hours",
+                count_attempt=False,
+            )
+        return "deferred"
 
     async def _close(self, reminder_id: int, outcome: str, reason: str) -> str:
         async with self._sessions() as session:

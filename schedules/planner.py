@@ -54,6 +54,7 @@ __all__ = [
     "local_time",
     "place_outside_quiet",
     "plan",
+    "quiet_until",
     "step_applies",
 ]
 
@@ -229,6 +230,20 @@ def _deferred(due: datetime, wall: datetime, quiet: QuietHours, tz: ZoneInfo) ->
         if candidate > due:
             return candidate
     return None
+
+
+def quiet_until(now: datetime, prefs: Preferences) -> datetime | None:
+    """When the patient's quiet hours around ``now`` end (UTC), or None if ``now`` is not quiet.
+
+    The dispatcher asks this before a late send: a reminder held up by an outage, or
+    planned in the past by a late registration, waits for the morning like any other.
+    """
+    require_aware(now, "now")
+    tz = zone(prefs.timezone)
+    quiet = QuietHours(prefs.quiet_start, prefs.quiet_end)
+    if not _is_quiet(now, quiet, tz):
+        return None
+    return _deferred(now, now.astimezone(tz).replace(tzinfo=None), quiet, tz)
 
 
 def _is_quiet(instant: datetime, quiet: QuietHours, tz: ZoneInfo) -> bool:

@@ -165,3 +165,23 @@ async def test_a_new_treatment_date_moves_pending_reminders_and_keeps_keys_uniqu
     makeup_after = [r for r in rows if r.step_id == "makeup-allowed"]
     assert len(makeup_before) == len(makeup_after) == 1
     assert makeup_after[0].due_at == datetime(2026, 3, 28, 8, 0, tzinfo=UTC)
+
+
+async def test_a_registration_at_night_holds_late_reminders_until_morning(world: World) -> None:
+    await world.advance_to(datetime(2026, 3, 28, 1, 0, tzinfo=UTC))  # 01:00 in London
+    pat = world.person()
+    await pat.says("/start", expect="Which language")
+    await pat.presses("English", expect="not a doctor")
+    await pat.presses("I understand", expect="Where are you")
+    await pat.says("Europe/London", expect="Is that right")
+    await pat.presses("Yes, that's right", expect="When was your treatment")
+    await pat.presses("Yesterday", expect="what time")
+    await pat.presses("14:00", expect="Next:")
+    await world.settle()
+    assert await world.reminders(pat.user_id, ReminderStatus.SENT) == []
+    await world.live_until(datetime(2026, 3, 28, 8, 30, tzinfo=UTC))
+    sent = await world.reminders(pat.user_id, ReminderStatus.SENT)
+    assert {"expected-effects", "contraindications"} <= {r.step_id for r in sent}
+    for row in sent:
+        assert row.sent_at is not None
+        assert row.sent_at.astimezone(LONDON).hour >= 8

@@ -119,7 +119,7 @@ async def test_a_dead_dispatchers_claims_are_sent_by_another_once_the_lease_laps
     clock = FixedClock(T0)
     catalog = ProtocolCatalog(sessions, clock)
     await enrol(sessions, catalog, clock, chat_id=21)
-    clock.set(T0 + timedelta(hours=20))
+    clock.set(T0 + timedelta(hours=26))  # 11:00 in London, outside quiet hours
     async with sessions() as session:  # claims, then dies before sending anything
         orphans = await store.claim_due(
             session, now=clock.now(), worker="dead", lease=LEASE, limit=100
@@ -132,12 +132,12 @@ async def test_a_dead_dispatchers_claims_are_sent_by_another_once_the_lease_laps
     sent_while_leased = list(sender.reminder_ids)
     async with sessions() as session:
         wake_at = await store.next_due_at(session)
-    clock.set(T0 + timedelta(hours=20) + LEASE + timedelta(seconds=1))
+    clock.set(T0 + timedelta(hours=26) + LEASE + timedelta(seconds=1))
     after = await live.run_due()
 
     assert (while_leased.handled, sent_while_leased) == (0, [])
     assert wake_at is not None
-    assert T0 + timedelta(hours=20) < wake_at <= T0 + timedelta(hours=20) + LEASE  # alarm: lapse
+    assert T0 + timedelta(hours=26) < wake_at <= T0 + timedelta(hours=26) + LEASE  # alarm: lapse
     assert after.handled == len(orphans)
     orphan_ids = {r.id for r in orphans}
     assert len(sender.reminder_ids) == len(set(sender.reminder_ids))
