@@ -3,29 +3,27 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update
-from telegram.ext import CallbackContext, CallbackQueryHandler
+from telegram.ext import CallbackQueryHandler
 
-from bot.handlers.common import chat_id_of, close_buttons, find_patient, say
+from bot.handlers.common import Context, button_data, chat_id_of, close_buttons, find_patient, say
 from bot.handlers.fallbacks import stale_button
 from bot.services import services
 from messages.i18n import translator
 from schedules.models import Patient, Reminder, ReminderStatus
 from schedules.protocol import AnswerEffect, ProtocolSpec, WhileState
 
-Context = CallbackContext[Any, Any, Any, Any]
 _ANSWER = re.compile(r"^ans:(\d+):([a-z0-9-]+)$")
 
 
 async def answer(update: Update, context: Context) -> None:
     svc = services(context)
     query = update.callback_query
-    match = _ANSWER.match((query.data or "") if query else "")
+    match = _ANSWER.match(button_data(update))
     async with svc.sessions() as session:
         patient = await find_patient(session, chat_id_of(update))
         reminder = await session.get(Reminder, int(match.group(1))) if match else None

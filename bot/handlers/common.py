@@ -18,6 +18,7 @@ from schedules.clock import Clock
 from schedules.models import Patient
 
 Rows = Sequence[Sequence[tuple[str, str]]]
+Context = CallbackContext[Any, Any, Any, Any]
 
 
 def keyboard(rows: Rows) -> InlineKeyboardMarkup:
@@ -93,3 +94,15 @@ async def remember(
             patient.awaiting = awaiting
             session.add(patient)
             await session.commit()
+
+
+def button_data(update: Update) -> str:
+    """The pressed button's callback data ("" for anything else)."""
+    query = update.callback_query
+    return (query.data or "") if query else ""
+
+
+async def patient_translator(update: Update, context: Context) -> Translator:
+    """The language of the patient in this chat (their Telegram's, if we don't know them)."""
+    async with services(context).sessions() as session:
+        return speak(update, await find_patient(session, chat_id_of(update)))

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from telegram import Update
 from telegram.ext import (
-    CallbackContext,
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
     filters,
 )
 
-from bot.handlers.common import chat_id_of, find_patient, say, speak
+from bot.handlers.common import Context, chat_id_of, find_patient, say, speak
 from bot.handlers.onboarding import typed_timezone
 from bot.handlers.settings import set_quiet_hours
 from bot.handlers.treatment import typed_treatment
@@ -22,7 +20,6 @@ from bot.services import services
 from messages.i18n import Translator
 
 log = logging.getLogger(__name__)
-Context = CallbackContext[Any, Any, Any, Any]
 MAX_TEXT = 1000  # longer messages are cut before anything reads them
 
 

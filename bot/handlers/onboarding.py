@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from telegram import Update
-from telegram.ext import CallbackContext, CommandHandler
+from telegram.ext import CommandHandler
 
 from bot.handlers.common import (
+    Context,
     Rows,
+    button_data,
     chat_id_of,
     close_buttons,
     find_patient,
     on_button,
+    patient_translator,
     remember,
     say,
     speak,
@@ -26,7 +28,6 @@ from messages.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES, Translator, pick_lo
 from schedules.models import Patient, PatientStatus
 from schedules.zones import common_countries, country_timezones, find_timezones, is_valid_timezone
 
-Context = CallbackContext[Any, Any, Any, Any]
 _PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_ZONE_BUTTONS = 12
 
@@ -74,7 +75,7 @@ def language_rows() -> Rows:
 
 async def choose_language(update: Update, context: Context) -> None:
     svc = services(context)
-    code = _data(update).removeprefix("lang:")
+    code = button_data(update).removeprefix("lang:")
     if code not in SUPPORTED_LOCALES:
         await say(update, speak(update, None)("That option is no longer available."))
         return
@@ -137,13 +138,13 @@ async def ask_timezone(update: Update, context: Context, t: Translator) -> None:
 
 
 async def choose_country(update: Update, context: Context) -> None:
-    zones = country_timezones(_data(update).removeprefix("cc:"))
+    zones = country_timezones(button_data(update).removeprefix("cc:"))
     await offer_zones(update, context, zones)
 
 
 async def offer_zones(update: Update, context: Context, zones: list[str]) -> None:
     """One zone: confirm it. Several: let the patient pick. None: ask again."""
-    t = await _translator_for(update, context)
+    t = await patient_translator(update, context)
     if len(zones) == 1:
         await confirm_zone(update, context, zones[0])
         return
@@ -163,11 +164,11 @@ async def offer_zones(update: Update, context: Context, zones: list[str]) -> Non
 
 
 async def pick_zone(update: Update, context: Context) -> None:
-    await confirm_zone(update, context, _data(update).removeprefix("tz:"))
+    await confirm_zone(update, context, button_data(update).removeprefix("tz:"))
 
 
 async def confirm_zone(update: Update, context: Context, zone: str) -> None:
-    t = await _translator_for(update, context)
+    t = await patient_translator(update, context)
     if not is_valid_timezone(zone):
         await say(update, t("That option is no longer available."))
         return
@@ -185,7 +186,7 @@ async def confirm_zone(update: Update, context: Context, zone: str) -> None:
 
 async def zone_confirmed(update: Update, context: Context) -> None:
     svc = services(context)
-    zone = _data(update).removeprefix("tzok:")
+    zone = button_data(update).removeprefix("tzok:")
     if not is_valid_timezone(zone):
         await say(update, speak(update, None)("That option is no longer available."))
         return
@@ -207,7 +208,7 @@ async def zone_confirmed(update: Update, context: Context) -> None:
 
 
 async def zone_again(update: Update, context: Context) -> None:
-    t = await _translator_for(update, context)
+    t = await patient_translator(update, context)
     await close_buttons(update)
     await ask_timezone(update, context, t)
 
@@ -216,18 +217,8 @@ async def typed_timezone(update: Update, context: Context, text: str) -> None:
     await offer_zones(update, context, find_timezones(text))
 
 
-async def _translator_for(update: Update, context: Context) -> Translator:
-    async with services(context).sessions() as session:
-        return speak(update, await find_patient(session, chat_id_of(update)))
-
-
 async def _not_started(update: Update) -> None:
     await say(update, speak(update, None)("Please send /start first."))
-
-
-def _data(update: Update) -> str:
-    query = update.callback_query
-    return (query.data or "") if query else ""
 
 
 HANDLERS = [

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from telegram import Update
-from telegram.ext import CallbackContext
 
-from bot.handlers.common import chat_id_of, find_patient, say
+from bot.handlers.common import Context, chat_id_of, find_patient, say
 from bot.services import services
 from messages.formatting import local_moment
 from messages.i18n import Translator
 from messages.render import render_step
 from schedules.plans import replan_patient
 from schedules.store import upcoming
-
-Context = CallbackContext[Any, Any, Any, Any]
 
 
 async def replan_and_report(update: Update, context: Context, t: Translator) -> None:

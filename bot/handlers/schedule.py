@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from telegram import Update
-from telegram.ext import CallbackContext, CommandHandler
+from telegram.ext import CommandHandler
 
-from bot.handlers.common import chat_id_of, close_buttons, find_patient, on_button, say, speak
+from bot.handlers.common import (
+    Context,
+    chat_id_of,
+    close_buttons,
+    find_patient,
+    on_button,
+    say,
+    speak,
+)
 from bot.handlers.planning import headline, replan_and_report
 from bot.services import services
 from messages.formatting import local_moment
@@ -16,7 +22,6 @@ from messages.render import render_step
 from schedules.models import PatientStatus
 from schedules.store import cancel_open_for_patient, upcoming
 
-Context = CallbackContext[Any, Any, Any, Any]
 PLAN_LENGTH = 10
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import time
-from typing import Any
 
 from telegram import Update
-from telegram.ext import CallbackContext, CommandHandler
+from telegram.ext import CommandHandler
 
 from bot.handlers.common import (
+    Context,
+    button_data,
     chat_id_of,
     close_buttons,
     find_patient,
@@ -23,7 +24,6 @@ from bot.handlers.planning import replan_and_report
 from bot.services import services
 from messages.i18n import LANGUAGE_NAMES, translator
 
-Context = CallbackContext[Any, Any, Any, Any]
 QUIET_PRESETS = ("21:00-08:00", "22:00-07:00", "23:00-09:00", "20:00-09:00")
 _QUIET = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*[-–—]\s*(\d{1,2})[:.](\d{2})\s*$")
 
@@ -63,8 +63,7 @@ async def settings_command(update: Update, context: Context) -> None:
 
 
 async def settings_choice(update: Update, context: Context) -> None:
-    query = update.callback_query
-    choice = (query.data or "") if query else ""
+    choice = button_data(update)
     async with services(context).sessions() as session:
         patient = await find_patient(session, chat_id_of(update))
     t = speak(update, patient)
@@ -86,11 +85,8 @@ async def settings_choice(update: Update, context: Context) -> None:
 
 
 async def quiet_chosen(update: Update, context: Context) -> None:
-    query = update.callback_query
     await close_buttons(update)
-    await set_quiet_hours(
-        update, context, ((query.data or "") if query else "").removeprefix("qh:")
-    )
+    await set_quiet_hours(update, context, button_data(update).removeprefix("qh:"))
 
 
 async def set_quiet_hours(update: Update, context: Context, text: str) -> None:

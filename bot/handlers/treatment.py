@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from telegram import Update
-from telegram.ext import CallbackContext, CommandHandler
+from telegram.ext import CommandHandler
 
 from bot.handlers.common import (
+    Context,
+    button_data,
     chat_id_of,
     close_buttons,
     find_patient,
     local_now,
     on_button,
+    patient_translator,
     remember,
     say,
     speak,
@@ -27,7 +29,6 @@ from schedules.models import PatientStatus
 from schedules.plans import set_treatment
 from schedules.when import parse_treatment_time
 
-Context = CallbackContext[Any, Any, Any, Any]
 TIME_CHOICES = ("08:00", "10:00", "12:00", "14:00", "16:00", "18:00")
 DAY_WORDS = ("today", "yesterday")
 
@@ -57,8 +58,8 @@ async def ask_treatment(update: Update, context: Context, t: Translator) -> None
 
 
 async def day_chosen(update: Update, context: Context) -> None:
-    day = _data(update).removeprefix("trday:")
-    t = await _translator(update, context)
+    day = button_data(update).removeprefix("trday:")
+    t = await patient_translator(update, context)
     if day not in DAY_WORDS:
         await say(update, t("That option is no longer available."))
         return
@@ -73,19 +74,19 @@ async def day_chosen(update: Update, context: Context) -> None:
 
 
 async def time_chosen(update: Update, context: Context) -> None:
-    _, day, clock = _data(update).split(":", 2)
+    _, day, clock = button_data(update).split(":", 2)
     await close_buttons(update, clock)
     await _typed_or_chosen(update, context, f"{day} {clock}", confirm=False)
 
 
 async def just_now(update: Update, context: Context) -> None:
-    t = await _translator(update, context)
+    t = await patient_translator(update, context)
     await close_buttons(update, t("Just now"))
     await register(update, context, services(context).clock.now())
 
 
 async def type_date(update: Update, context: Context) -> None:
-    t = await _translator(update, context)
+    t = await patient_translator(update, context)
     await close_buttons(update)
     await remember(context, update, "treated")
     await say(
@@ -130,8 +131,8 @@ async def _typed_or_chosen(update: Update, context: Context, text: str, *, confi
 
 
 async def confirmed(update: Update, context: Context) -> None:
-    raw = _data(update).removeprefix("trok:")
-    t = await _translator(update, context)
+    raw = button_data(update).removeprefix("trok:")
+    t = await patient_translator(update, context)
     if not raw.isdigit():
         await say(update, t("That option is no longer available."))
         return
@@ -166,16 +167,6 @@ async def register(update: Update, context: Context, treated_at: datetime) -> No
             ),
         )
     await replan_and_report(update, context, t)
-
-
-async def _translator(update: Update, context: Context) -> Translator:
-    async with services(context).sessions() as session:
-        return speak(update, await find_patient(session, chat_id_of(update)))
-
-
-def _data(update: Update) -> str:
-    query = update.callback_query
-    return (query.data or "") if query else ""
 
 
 HANDLERS = [
