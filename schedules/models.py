@@ -71,6 +71,16 @@ class Patient(SQLModel, table=True):
     start_payload: str | None = Field(default=None, max_length=64)
     consent_at: datetime | None = Field(default=None, sa_column=_utc_column())
     redness_gone_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    # Redness still open after day 7: recorded for the clinic's review.
+    redness_review_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    # Profile from the enrolment questions (skippable, changeable in /settings).
+    pigmentation_watch: bool = False
+    contraindications: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False, default=list)
+    )
+    profile_done_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    # Outdoor mode: when the current outing began (None when indoors).
+    outdoors_since: datetime | None = Field(default=None, sa_column=_utc_column())
     created_at: datetime = Field(sa_column=_utc_column(nullable=False))
 
 
@@ -93,6 +103,7 @@ class Treatment(SQLModel, table=True):
     protocol_id: int = Field(foreign_key="protocol.id")
     treated_at: datetime = Field(sa_column=_utc_column(nullable=False))
     area: str | None = None
+    course: str = "standard"  # an id from the protocol's courses
     course_number: int = 1
     active: bool = True
     created_at: datetime = Field(sa_column=_utc_column(nullable=False))
@@ -119,3 +130,5 @@ class Reminder(SQLModel, table=True):
     claimed_until: datetime | None = Field(default=None, sa_column=_utc_column())
     sent_message_id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
     sent_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    # A snoozed copy points at the reminder it repeats; the planner never touches it.
+    snoozed_from: int | None = Field(default=None, foreign_key="reminder.id")

@@ -84,6 +84,15 @@ class AnswerEffect(StrEnum):
     NONE = "none"
 
 
+class Action(StrEnum):
+    """Buttons a step's message carries; the bot words them from its UI catalogs."""
+
+    DONE = "done"  # "Done": the patient did it
+    SNOOZE = "snooze"  # "Remind me in 1 hour": a new outbox row
+    OUTSIDE = "outside"  # "I'm going outside": starts outdoor mode
+    INSIDE = "inside"  # "I'm inside": ends outdoor mode
+
+
 class WhileState(StrEnum):
     """Patient states a step can be limited to, checked at send time."""
 
@@ -155,12 +164,16 @@ class Condition(_Model):
     """When a step applies: skin types at planning, a patient state at send time."""
 
     skin_types: tuple[SkinType, ...] | None = Field(default=None, min_length=1)
+    # true: only for patients with darker skin or a history of melasma (pigmentation watch).
+    pigmentation: bool | None = None
     while_: WhileState | None = Field(default=None, alias="while")
 
     @model_validator(mode="after")
     def _not_empty(self) -> Condition:
-        if self.skin_types is None and self.while_ is None:
-            _raise_if([Problem((), "give skin_types, while, or leave the condition out")])
+        if self.skin_types is None and self.while_ is None and self.pigmentation is None:
+            _raise_if(
+                [Problem((), "give skin_types, pigmentation, while, or leave the condition out")]
+            )
         return self
 
 
@@ -235,6 +248,7 @@ class Step(_Model):
     late: LatePolicy = LatePolicy()
     condition: Condition | None = None
     answers: tuple[Answer, ...] | None = None
+    actions: tuple[Action, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> Step:

@@ -53,7 +53,8 @@ async def apply_plan(
         for row in (
             await session.exec(
                 select(Reminder)
-                .where(Reminder.treatment_id == treatment_id)
+                # Snoozed copies are the patient's, not the plan's: leave them be.
+                .where(Reminder.treatment_id == treatment_id, col(Reminder.snoozed_from).is_(None))
                 # Fresh values even if this session loaded these rows earlier.
                 .execution_options(populate_existing=True)
             )
