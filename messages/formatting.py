@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_datetime
 
 
@@ -16,3 +17,9 @@ def local_moment(moment: datetime, timezone: str, locale: str) -> str:
 def local_clock(moment: datetime, timezone: str, locale: str) -> str:
     """e.g. "14:05"."""
     return format_datetime(moment, "HH:mm", tzinfo=ZoneInfo(timezone), locale=locale)
+
+
+def country_name(code: str, locale: str) -> str:
+    """A country's name in the patient's language (CLDR via Babel), e.g. "DE" → "Alemania"."""
+    name = Locale.parse(locale).territories.get(code.upper())
+    return str(name) if name else code.upper()

@@ -10,4 +10,13 @@ class ProtocolError(AftercareError):
 
 
 class InputError(AftercareError):
-    """A person typed something we cannot use; the message says what we expected."""
+    """A person typed something we cannot use; the message says what we expected.
+
+    ``reason`` and ``values`` let the edge say the same in the person's language
+    (the English message is for logs, the CLI and tests).
+    """
+
+    def __init__(self, message: str, *, reason: str = "invalid", **values: object) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.values = values

@@ -37,6 +37,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from schedules.errors import InputError
+from schedules.when_words import to_english
 
 MAX_INPUT_CHARS = 64
 MAX_ECHO_CHARS = 30
@@ -121,12 +122,16 @@ def parse_treatment_time(text: str, now_local: datetime) -> ParsedWhen:
     now = now_local.astimezone(zone)
     raw = text.strip() if isinstance(text, str) else ""
     if not raw:
-        raise InputError(f"Please tell me when your treatment was. {EXAMPLES}")
+        raise InputError(f"Please tell me when your treatment was. {EXAMPLES}", reason="empty")
     if len(raw) > MAX_INPUT_CHARS:
-        raise InputError(f"That's too long for a date, please keep it short. {EXAMPLES}")
+        raise InputError(
+            f"That's too long for a date, please keep it short. {EXAMPLES}", reason="too_long"
+        )
     normal = _normalise(raw)
     if len(normal) > MAX_INPUT_CHARS:
-        raise InputError(f"That's too long for a date, please keep it short. {EXAMPLES}")
+        raise InputError(
+            f"That's too long for a date, please keep it short. {EXAMPLES}", reason="too_long"
+        )
     tokens = [token for token in normal.split() if token not in _FILLER_WORDS]
     if not tokens:
         raise _unreadable(raw)
@@ -151,6 +156,7 @@ def _normalise(raw: str) -> str:
     """Lower-case, ASCII digits, plain dashes, single spaces, no surrounding punctuation."""
     text = unicodedata.normalize("NFKC", raw).translate(_DASHES).casefold()
     text = "".join(_plain_char(char) for char in text)
+    text = to_english(text)
     text = re.sub(r"(\d{4}-\d{1,2}-\d{1,2})t(?=\d)", r"\1 ", text)
     text = text.replace(",", " ").replace("@", " ")
     return " ".join(text.split()).strip(_STRIP_CHARS)
@@ -170,7 +176,7 @@ def _parse_tokens(tokens: list[str], raw: str, now: datetime) -> ParsedWhen:
     whole = " ".join(tokens)
     instant = _parse_instant(whole, now)
     if instant is not None:
-        return _checked(ParsedWhen(instant, time_given=True), now, whole)
+        return _checked(ParsedWhen(instant, time_given=True), now, raw)
     errors: list[InputError] = []
     for date_text, time_text in _splits(tokens):
         try:
@@ -179,7 +185,7 @@ def _parse_tokens(tokens: list[str], raw: str, now: datetime) -> ParsedWhen:
             errors.append(error)
             continue
         if parsed is not None:
-            return _checked(parsed, now, whole)
+            return _checked(parsed, now, raw)
     raise _best_error(errors, raw)
 
 
@@ -189,12 +195,18 @@ def _checked(parsed: ParsedWhen, now: datetime, shown: str) -> ParsedWhen:
     if ahead > FUTURE_TOLERANCE:
         raise _OutOfRange(
             f'I read "{_echo(shown)}" as {_describe(parsed.local)}, which is still in the '
-            f"future. Please tell me when the treatment happened. {EXAMPLES}"
+            f"future. Please tell me when the treatment happened. {EXAMPLES}",
+            reason="future",
+            text=_echo(shown),
+            when=parsed.local,
         )
     if -ahead > MAX_AGE:
         raise _OutOfRange(
             f'I read "{_echo(shown)}" as {_describe(parsed.local)}, which is more than a year '
-            f"ago. Please give the date of your recent treatment. {EXAMPLES}"
+            f"ago. Please give the date of your recent treatment. {EXAMPLES}",
+            reason="too_old",
+            text=_echo(shown),
+            when=parsed.local,
         )
     return parsed
 
@@ -208,7 +220,11 @@ def _best_error(errors: list[InputError], raw: str) -> InputError:
 
 
 def _unreadable(raw: str) -> InputError:
-    return InputError(f'I couldn\'t read "{_echo(raw)}" as a date. {EXAMPLES}')
+    return InputError(
+        f'I couldn\'t read "{_echo(raw)}" as a date. {EXAMPLES}',
+        reason="unreadable",
+        text=_echo(raw),
+    )
 
 
 def _splits(tokens: list[str]) -> Iterator[tuple[str, str]]:
@@ -301,7 +317,10 @@ def _full_date(year: int, month: int, day: int, today: date, text: str) -> date:
     if abs(year - today.year) > 1:
         when = f"{day} {_MONTH_NAMES[month - 1]} {year}"
         raise _OutOfRange(
-            f'I read "{_echo(text)}" as {when}, which is not within the past year. {EXAMPLES}'
+            f'I read "{_echo(text)}" as {when}, which is not within the past year. {EXAMPLES}',
+            reason="too_old",
+            text=_echo(text),
+            when=datetime.combine(result, ASSUMED_TIME),
         )
     return result
 
@@ -330,7 +349,9 @@ def _real_date(year: int, month: int, day: int, text: str) -> date:
 def _no_such_date(text: str) -> InputError:
     return InputError(
         f'There is no date "{_echo(text)}". Dates are day first, like 28.03 for 28 March. '
-        f"{EXAMPLES}"
+        f"{EXAMPLES}",
+        reason="no_such_date",
+        text=_echo(text),
     )
 
 
@@ -354,7 +375,9 @@ def _parse_time(text: str) -> time | None:
 
 
 def _no_such_time(text: str) -> InputError:
-    return InputError(f'"{_echo(text)}" isn\'t a time of day. {EXAMPLES}')
+    return InputError(
+        f'"{_echo(text)}" isn\'t a time of day. {EXAMPLES}', reason="no_such_time", text=_echo(text)
+    )
 
 
 def _describe(moment: datetime) -> str:

@@ -23,7 +23,7 @@ from bot.handlers.common import (
 from bot.handlers.planning import replan_and_report
 from bot.handlers.treatment import ask_treatment
 from bot.services import services
-from messages.formatting import local_clock
+from messages.formatting import country_name, local_clock
 from messages.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES, Translator, pick_locale, translator
 from schedules.models import Patient, PatientStatus
 from schedules.zones import common_countries, country_timezones, find_timezones, is_valid_timezone
@@ -126,7 +126,9 @@ async def accept_disclaimer(update: Update, context: Context) -> None:
 
 async def ask_timezone(update: Update, context: Context, t: Translator) -> None:
     await remember(context, update, "timezone")
-    countries = [(name, f"cc:{code}") for code, name in common_countries(t.locale)]
+    countries = [
+        (country_name(code, t.locale), f"cc:{code}") for code, _ in common_countries(t.locale)
+    ]
     rows = [countries[i : i + 3] for i in range(0, len(countries), 3)]
     await say(
         update,

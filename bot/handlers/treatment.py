@@ -20,6 +20,7 @@ from bot.handlers.common import (
     say,
     speak,
 )
+from bot.handlers.input_errors import explain
 from bot.handlers.planning import replan_and_report
 from bot.services import services
 from messages.formatting import local_moment
@@ -115,7 +116,7 @@ async def _typed_or_chosen(update: Update, context: Context, text: str, *, confi
     try:
         parsed = parse_treatment_time(text, local_now(patient, svc.clock))
     except InputError as error:
-        await say(update, t(str(error)))
+        await say(update, explain(error, t))
         return
     treated_at = parsed.local.astimezone(UTC)
     if not confirm:
