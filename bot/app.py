@@ -7,13 +7,26 @@ from typing import Any
 from telegram import BotCommand
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
-from bot.handlers import checkins, fallbacks, onboarding, schedule, settings, treatment
+from bot.handlers import (
+    actions,
+    checkins,
+    course,
+    fallbacks,
+    onboarding,
+    outdoors,
+    profile,
+    schedule,
+    settings,
+    treatment,
+)
 from bot.services import SERVICES_KEY, Services
 
 COMMANDS = [
     BotCommand("plan", "What's coming next"),
     BotCommand("treated", "When were you treated?"),
     BotCommand("settings", "Timezone, quiet hours, language"),
+    BotCommand("outside", "I'm going outside: SPF reminders"),
+    BotCommand("inside", "I'm back inside"),
     BotCommand("stop", "Stop reminders"),
     BotCommand("resume", "Start reminders again"),
     BotCommand("help", "What I can do"),
@@ -34,7 +47,18 @@ def build_application(
     application = builder.build()
     application.bot_data[SERVICES_KEY] = services
     # Order matters: specific features first, the catch-alls of `fallbacks` last.
-    for module in (onboarding, treatment, schedule, settings, checkins, fallbacks):
+    for module in (
+        onboarding,
+        treatment,
+        schedule,
+        settings,
+        checkins,
+        profile,
+        outdoors,
+        actions,
+        course,
+        fallbacks,
+    ):
         application.add_handlers(module.HANDLERS)
     application.add_error_handler(fallbacks.on_error)
     return application

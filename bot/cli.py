@@ -145,12 +145,31 @@ def plan_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     locale: Annotated[str, typer.Option(help="Language of the texts")] = "en",
     quiet: Annotated[str, typer.Option(help="Quiet hours HH:MM-HH:MM")] = "21:00-08:00",
-    skin_type: Annotated[str | None, typer.Option(help="dry, normal, oily, ...")] = None,
+    skin_type: Annotated[
+        str | None, typer.Option("--skin-type", "--skin", help="dry, normal, oily, sensitive")
+    ] = None,
+    pigmentation: Annotated[
+        bool, typer.Option(help="Darker skin or melasma history: plan the pigmentation watch")
+    ] = False,
     protocol_file: Annotated[str | None, typer.Option("--protocol", help="A protocol YAML")] = None,
+    course: Annotated[
+        str | None, typer.Option(help="Treatment course, e.g. collagen (default: the protocol's)")
+    ] = None,
+    session: Annotated[int, typer.Option(min=1, help="Which session of the course this is")] = 1,
 ) -> None:
     """Print the plan for one treatment, without touching a database."""
     try:
-        rows = _plan_rows(treated, tz, locale, quiet, skin_type, protocol_file)
+        rows = _plan_rows(
+            treated,
+            tz,
+            locale,
+            quiet,
+            skin_type,
+            protocol_file,
+            pigmentation=pigmentation,
+            course=course,
+            session=session,
+        )
     except (AftercareError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from error
@@ -164,7 +183,16 @@ def plan_command(
 
 
 def _plan_rows(
-    treated: str, tz: str, locale: str, quiet: str, skin_type: str | None, protocol_file: str | None
+    treated: str,
+    tz: str,
+    locale: str,
+    quiet: str,
+    skin_type: str | None,
+    protocol_file: str | None,
+    *,
+    pigmentation: bool = False,
+    course: str | None = None,
+    session: int = 1,
 ) -> list[dict[str, str]]:
     if not is_valid_timezone(tz):
         raise ValueError(f'unknown timezone "{tz}"; use an IANA name such as Europe/London')
@@ -173,11 +201,17 @@ def _plan_rows(
     if local.tzinfo is None:
         local = local.replace(tzinfo=ZoneInfo(tz))
     spec = load_protocol(protocol_file) if protocol_file else bundled_protocol()
+    if course is not None and course not in (spec.courses or {}):
+        known = ", ".join(spec.courses or {}) or "none"
+        raise ValueError(f'unknown course "{course}"; this protocol\'s courses: {known}')
     prefs = Preferences(
         timezone=tz,
         quiet_start=time.fromisoformat(start),
         quiet_end=time.fromisoformat(end),
         skin_type=skin_type,
+        pigmentation_watch=pigmentation,
+        course=course,
+        session=session,
     )
     return [
         {
@@ -185,7 +219,7 @@ def _plan_rows(
             "occurrence": str(item.occurrence),
             "due_local": local_time(item.due_at, tz).isoformat(),
             "due_utc": item.due_at.isoformat(),
-            "text": render_step(spec, item.step_id, locale).text,
+            "text": render_step(spec, item.step_id, locale, course=course, session=session).text,
         }
         for item in plan(spec, local.astimezone(UTC), prefs)
     ]

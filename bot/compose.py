@@ -1,10 +1,17 @@
-"""Word a due reminder for Telegram: the protocol text, and answer buttons for check-ins."""
+"""Word a due reminder for Telegram: the protocol text, answer buttons for check-ins, and
+the step's action buttons ("Done", "Remind me in 1 hour", "I'm going outside", "I'm inside").
+
+Action labels come from the UI catalogs, not from protocol data: the protocol only says
+which actions a step offers.
+"""
 
 from __future__ import annotations
 
+from messages.i18n import Translator, translator
 from messages.render import render_step
 from schedules.dispatcher import DueMessage
 from schedules.outbound import Button, Outbound
+from schedules.protocol import Action
 
 
 def answer_data(reminder_id: int, answer_id: str) -> str:
@@ -12,14 +19,36 @@ def answer_data(reminder_id: int, answer_id: str) -> str:
     return f"ans:{reminder_id}:{answer_id}"
 
 
+def action_data(reminder_id: int, action: Action) -> str:
+    """Callback data of an action button, e.g. "act:1234:snooze"; well under 64 bytes."""
+    return f"act:{reminder_id}:{action.value}"
+
+
+def action_label(action: Action, t: Translator) -> str:
+    labels = {
+        Action.DONE: t("Done"),
+        Action.SNOOZE: t("Remind me in 1 hour"),
+        Action.OUTSIDE: t("I'm going outside"),
+        Action.INSIDE: t("I'm inside"),
+    }
+    return labels[action]
+
+
 def compose(due: DueMessage) -> Outbound:
-    rendered = render_step(due.spec, due.step_id, due.patient.locale)
-    buttons = tuple(
+    rendered = render_step(
+        due.spec, due.step_id, due.patient.locale, course=due.course, session=due.course_number
+    )
+    rows: list[tuple[Button, ...]] = []
+    answers = tuple(
         Button(label=choice.label, data=answer_data(due.reminder_id, choice.answer_id))
         for choice in rendered.choices
     )
-    return Outbound(
-        chat_id=due.patient.chat_id,
-        text=rendered.text,
-        buttons=(buttons,) if buttons else (),
-    )
+    if answers:
+        rows.append(answers)
+    t = translator(due.patient.locale)
+    # One action a row, so that longer translated labels stay whole on a phone.
+    for action in due.spec.step(due.step_id).actions:
+        rows.append(
+            (Button(label=action_label(action, t), data=action_data(due.reminder_id, action)),)
+        )
+    return Outbound(chat_id=due.patient.chat_id, text=rendered.text, buttons=tuple(rows))

@@ -28,6 +28,8 @@ from schedules.zones import find_timezones
 
 USER_ID = 4242
 REDNESS_GONE_ON_DAY = 3
+OUTING_DAY = 2  # taps "I'm going outside" on this morning's sun advice...
+REAPPLIES_OUTDOORS = 2  # ...and "I'm inside" after this many reapply reminders
 ALARM_LEAD = timedelta(seconds=5)  # skip to this long before a due time, then let the alarm fire
 
 
@@ -38,6 +40,8 @@ class DemoPatient:
         self.sandbox = sandbox
         self.user_id = user_id
         self.answered: set[int | None] = set()
+        self.went_out = False
+        self.came_in = False
 
     async def says(self, text: str) -> None:
         before = len(self.sandbox.bot_messages(self.user_id))
@@ -48,6 +52,14 @@ class DemoPatient:
         before = len(self.sandbox.bot_messages(self.user_id))
         self.sandbox.user_presses_button(self.user_id, label=label)
         await self._reply(before, expect)
+
+    async def sees(self, words: str) -> None:
+        """Wait for a bot message containing ``words`` (one that is not a reply to us)."""
+
+        def seen() -> bool:
+            return any(words in (m.text or "") for m in self.sandbox.bot_messages(self.user_id))
+
+        await self.sandbox.wait_for(seen, timeout=15, what=f"a message with {words!r}")
 
     async def presses_data(self, data: str, message_id: int | None) -> None:
         before = len(self.sandbox.bot_messages(self.user_id))
@@ -105,6 +117,10 @@ async def _journey(
     await patient.presses("Yes, that's right")
     await patient.presses("Earlier today")
     await patient.presses("10:00", expect="Next:")
+    await patient.sees("What is your skin type?")
+    await patient.presses("Dry", expect="darker skin tone")  # dry skin: evening moisturiser too
+    await patient.presses("No", expect="apply to you")
+    await patient.presses("Skip")
     treated = datetime.combine(clock.now().astimezone(zone).date(), time(10, 0), zone)
     console.print(
         f"[bold]Time flies[/bold] at {clock.speed:g}× and skips the quiet stretches in between…"
@@ -134,6 +150,7 @@ async def _live(
             daemon.wake()  # re-arms the alarm for the new "now"
         await _until_sent(daemon, sandbox, due, deadline)
         await _answer_checkins(patient, clock, treated)
+        await _spend_a_morning_outdoors(patient, clock, treated)
     return False
 
 
@@ -169,6 +186,43 @@ async def _answer_checkins(patient: DemoPatient, clock: FastClock, treated: date
         wanted = "gone" if day >= REDNESS_GONE_ON_DAY else "not-yet"
         choice = next((d for d in data if d.endswith(f":{wanted}")), data[0])
         await patient.presses_data(choice, entry.message_id)
+
+
+async def _spend_a_morning_outdoors(
+    patient: DemoPatient, clock: FastClock, treated: datetime
+) -> None:
+    """On day 2 the patient goes out after the sun advice and comes in a few hours later."""
+    messages = patient.sandbox.bot_messages(patient.user_id)
+
+    def day_of(entry: TranscriptEntry) -> int:
+        return (entry.date.astimezone(treated.tzinfo).date() - treated.date()).days
+
+    if not patient.went_out:
+        offer = next(
+            (m for m in messages if _action(m, "outside") and day_of(m) == OUTING_DAY), None
+        )
+        if offer is not None:
+            patient.went_out = True
+            await patient.presses_data(_action(offer, "outside") or "", offer.message_id)
+    elif patient.went_out and not patient.came_in:
+        reapplies = [m for m in messages if _action(m, "inside")]
+        if len(reapplies) >= REAPPLIES_OUTDOORS:
+            patient.came_in = True
+            newest = reapplies[-1]
+            await patient.presses_data(_action(newest, "inside") or "", newest.message_id)
+
+
+def _action(entry: TranscriptEntry, action: str) -> str | None:
+    """The callback data of a reminder's action button ("act:<id>:<action>"), if it has one."""
+    return next(
+        (
+            d
+            for row in entry.buttons
+            for _, d in row
+            if d and d.startswith("act:") and d.endswith(f":{action}")
+        ),
+        None,
+    )
 
 
 def _print_chat(

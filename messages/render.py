@@ -29,6 +29,18 @@ NEUTRAL_VALUES: Mapping[str, Mapping[str, str]] = {
         "de": "einige",
         "ru": "несколько",
     },
+    "session_number": {
+        "en": "this",
+        "es": "esta",
+        "de": "diese",
+        "ru": "эта",
+    },
+    "course_sessions": {
+        "en": "several",
+        "es": "varias",
+        "de": "mehreren",
+        "ru": "нескольких",
+    },
 }
 """What a placeholder says when its value is unknown, per locale (English as last resort)."""
 
@@ -56,11 +68,18 @@ def render_step(
     step_id: str,
     locale: str,
     context: Mapping[str, str] | None = None,
+    *,
+    course: str | None = None,
+    session: int = 1,
 ) -> Rendered:
-    """The step's words in ``locale`` (or the protocol's base locale) with placeholders filled."""
+    """The step's words in ``locale`` (or the protocol's base locale) with placeholders filled.
+
+    ``course`` and ``session`` are the treatment's course (None: the protocol's default)
+    and its session number; the course placeholders follow them.
+    """
     step = protocol.step(step_id)
     chosen = protocol.resolve_locale(locale)
-    values = _values(protocol, chosen, context or {})
+    values = _values(protocol, chosen, context or {}, _course_values(protocol, course, session))
     text = _fill(_in_locale(step.text, chosen, protocol.base_locale), values)
     choices = tuple(
         Choice(answer.id, _fill(_in_locale(answer.text, chosen, protocol.base_locale), values))
@@ -73,12 +92,26 @@ def _in_locale(texts: Mapping[str, str], locale: str, base: str) -> str:
     return texts.get(locale) or texts[base]
 
 
-def _values(protocol: ProtocolSpec, locale: str, context: Mapping[str, str]) -> dict[str, str]:
+def _course_values(protocol: ProtocolSpec, course_id: str | None, session: int) -> dict[str, str]:
+    """The course placeholders from the treatment's course in the protocol data."""
+    found = protocol.course_for(course_id)
+    if found is None:
+        return {}
+    _, course = found
+    low, high = course.interval_weeks
+    derived = {
+        "next_session_weeks": str(low) if low == high else f"{low}–{high}",
+        "session_number": str(max(session, 1)),
+    }
+    if course.sessions is not None:
+        derived["course_sessions"] = str(course.sessions)
+    return derived
+
+
+def _values(
+    protocol: ProtocolSpec, locale: str, context: Mapping[str, str], derived: Mapping[str, str]
+) -> dict[str, str]:
     """A value for every known placeholder: context, then protocol data, then neutral."""
-    derived: dict[str, str] = {}
-    if protocol.course is not None:
-        low, high = protocol.course.interval_weeks
-        derived["next_session_weeks"] = str(low) if low == high else f"{low}–{high}"
     values: dict[str, str] = {}
     for name in PLACEHOLDERS:
         given = " ".join(str(context.get(name) or "").split())[:MAX_VALUE_CHARS]

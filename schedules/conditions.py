@@ -19,6 +19,8 @@ class PatientState:
 
     redness_gone: bool = False
     skin_type: str | None = None
+    # None: not known here, so pigmentation conditions are left to the plan.
+    pigmentation_watch: bool | None = None
 
 
 def skin_type_matches(step: Step, skin_type: str | None) -> bool:
@@ -29,9 +31,19 @@ def skin_type_matches(step: Step, skin_type: str | None) -> bool:
     return skin_type is not None and skin_type.strip().lower() in {t.value for t in wanted}
 
 
+def pigmentation_matches(step: Step, watch: bool) -> bool:
+    """True unless the step is only for patients on pigmentation watch and this one is not."""
+    wanted = step.condition.pigmentation if step.condition else None
+    return wanted is None or wanted == watch
+
+
 def step_applies(step: Step, state: PatientState) -> bool:
     """Whether the step's condition still holds for this patient right now."""
     if not skin_type_matches(step, state.skin_type):
+        return False
+    if state.pigmentation_watch is not None and not pigmentation_matches(
+        step, state.pigmentation_watch
+    ):
         return False
     limited_to = step.condition.while_ if step.condition else None
     return not (limited_to is WhileState.REDNESS and state.redness_gone)

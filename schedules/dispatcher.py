@@ -35,9 +35,10 @@ from schedules.outbound import (
     Transient,
     Unreachable,
 )
+from schedules.outdoors import outing_is_on
 from schedules.planner import PatientState, decide_late, quiet_until, step_applies
 from schedules.plans import preferences
-from schedules.protocol import ProtocolSpec
+from schedules.protocol import Anchor, ProtocolSpec
 from schedules.retry import backoff
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ class DueMessage:
     due_at: datetime
     patient: Patient
     spec: ProtocolSpec
+    # The treatment's course and session number ("treatment 2 of 3"), for the words.
+    course: str | None = None
+    course_number: int = 1
 
 
 Compose = Callable[[DueMessage], Outbound]
@@ -91,6 +95,7 @@ class DispatchConfig:
 class _Batch:
     reminders: list[Reminder]
     protocol_of: dict[int, int]
+    course_of: dict[int, tuple[str, int]] = field(default_factory=dict)
     newest_due: dict[tuple[int, str], int] = field(default_factory=dict)
 
 
@@ -142,13 +147,16 @@ class Dispatcher:
             treatments = await session.exec(
                 select(Treatment).where(col(Treatment.id).in_(treatment_ids))
             )
+            found = [t for t in treatments.all() if t.id is not None]
             batch = _Batch(
                 reminders,
-                protocol_of={t.id: t.protocol_id for t in treatments.all() if t.id is not None},
+                protocol_of={t.id: t.protocol_id for t in found if t.id is not None},
+                course_of={t.id: (t.course, t.course_number) for t in found if t.id is not None},
             )
         for r in reminders:
             key = (r.treatment_id, r.step_id)
-            batch.newest_due[key] = max(batch.newest_due.get(key, -1), r.occurrence)
+            # Snoozed copies have negative keys (schedules/snooze.py): no -1 floor here.
+            batch.newest_due[key] = max(batch.newest_due.get(key, r.occurrence), r.occurrence)
         return batch
 
     async def _dispatch(self, batch: _Batch) -> DispatchReport:
@@ -192,7 +200,9 @@ class Dispatcher:
         spec = await self._catalog.spec(batch.protocol_of[reminder.treatment_id])
         step = spec.step(reminder.step_id)
         state = PatientState(
-            redness_gone=patient.redness_gone_at is not None, skin_type=patient.skin_type
+            redness_gone=patient.redness_gone_at is not None,
+            skin_type=patient.skin_type,
+            pigmentation_watch=patient.pigmentation_watch,
         )
         if not step_applies(step, state):
             return await self._close(reminder.id, "skipped", "condition no longer holds")
@@ -200,9 +210,14 @@ class Dispatcher:
         now = self._clock.now()
         if decide_late(step, reminder.due_at, now, newer_occurrence_due=newer) == "skip":
             return await self._close(reminder.id, "skipped", "stale")
+        if step.anchor is Anchor.OUTDOORS and not outing_is_on(
+            spec, patient.outdoors_since, patient.timezone, now
+        ):  # "I'm inside" or the outing's end came first: never remind after it
+            return await self._close(reminder.id, "skipped", "outing over")
         morning = quiet_until(now, preferences(patient)) if patient.timezone else None
         if morning is not None:
             return await self._defer(reminder.id, morning)
+        course, course_number = batch.course_of.get(reminder.treatment_id, (None, 1))
         message = self._compose(
             DueMessage(
                 reminder_id=reminder.id,
@@ -211,6 +226,8 @@ class Dispatcher:
                 due_at=reminder.due_at,
                 patient=patient,
                 spec=spec,
+                course=course,
+                course_number=course_number,
             )
         )
         outcome = await self._sender.send(message)

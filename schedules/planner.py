@@ -11,6 +11,10 @@ Time rules (see also :mod:`schedules.wallclock`):
   09:00 stays 09:00 across DST. Occurrences before the anchor are not planned.
 * A wall time in a spring-forward gap becomes the transition instant (first valid
   instant after the gap); in a fall-back fold, the first occurrence.
+* ``course_window: start|end`` with ``at`` is a day step on the first or last local day
+  of the window for the next session of the treatment's course (collagen: days 14 and
+  28; standard: 28 and 42); ``condition: {course: ongoing|complete}`` plans a step only
+  while another session is due, or only after the course's last session.
 * ``every: 2h`` counts from the anchor and stops after ``until_local`` on the anchor's
   local day (or after ``max_occurrences``).
 * Quiet hours ``[quiet_start, quiet_end)`` in local time may wrap midnight; equal
@@ -19,7 +23,7 @@ Time rules (see also :mod:`schedules.wallclock`):
   would be before the anchor, or still quiet, falls back to deferring.
 
 Occurrence numbers are stable keys: ``day * 100 + index of the time`` for day
-steps, the interval count (1, 2, ...) for ``every`` steps, 0 for ``after`` steps.
+and course-window steps, the interval count (1, 2, ...) for ``every`` steps, 0 for ``after`` steps.
 Steps anchored to an outdoors event add ``100 * minutes from treatment to event``,
 so each outing gets its own keys.
 """
@@ -31,11 +35,21 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from schedules.conditions import PatientState, decide_late, skin_type_matches, step_applies
+from schedules.conditions import (
+    PatientState,
+    decide_late,
+    pigmentation_matches,
+    skin_type_matches,
+    step_applies,
+)
+from schedules.courses import edge_day, stage
 from schedules.errors import InputError
 from schedules.protocol import (
     AfterTiming,
     Anchor,
+    CourseEdge,
+    CourseStage,
+    CourseWindowTiming,
     DailyTiming,
     IntervalTiming,
     ProtocolSpec,
@@ -67,16 +81,24 @@ _EVENT_NAMES = frozenset(a.value for a in Anchor if a is not Anchor.TREATMENT)
 
 @dataclass(frozen=True)
 class Preferences:
-    """The patient's choices that shape a plan."""
+    """The patient's choices that shape a plan, and the treatment's place in its course."""
 
     timezone: str
     quiet_start: time = time(21, 0)
     quiet_end: time = time(8, 0)
     skin_type: str | None = None
+    # Darker skin or a history of melasma: steps with ``pigmentation: true`` are planned.
+    pigmentation_watch: bool = False
+    # The treatment's course (None or unknown: the protocol's default) and which
+    # session of it this is (1 = the first).
+    course: str | None = None
+    session: int = 1
 
     def __post_init__(self) -> None:
         if self.quiet_start.tzinfo is not None or self.quiet_end.tzinfo is not None:
             raise ValueError("quiet hours are local wall-clock times, without a timezone")
+        if self.session < 1:
+            raise ValueError(f"session numbers start at 1, got {self.session}")
 
 
 @dataclass(frozen=True)
@@ -126,6 +148,10 @@ def plan(
 ) -> list[PlannedReminder]:
     """Every reminder of ``protocol`` for one treatment, sorted by (due_at, step order).
 
+    ``prefs.course`` and ``prefs.session`` say which course the treatment belongs to and
+    which session of it this is: they place ``course_window`` steps and select
+    ``condition: {course: ...}`` steps.
+
     ``events`` maps anchor names other than the treatment (``outdoors``) to when
     they happened; steps with an absent anchor, or one before the treatment, are
     not planned. Naive datetimes raise ``ValueError``; an unknown timezone or event
@@ -135,15 +161,53 @@ def plan(
     tz = zone(prefs.timezone)
     anchors = _anchors(treated, events or {})
     quiet = QuietHours(prefs.quiet_start, prefs.quiet_end)
+    course_days = _CourseDays.of(protocol, prefs.course, prefs.session)
     rows: list[tuple[datetime, int, int, str]] = []
     for order, step in enumerate(protocol.steps):
         anchor = anchors.get(step.anchor)
-        if anchor is None or not skin_type_matches(step, prefs.skin_type):
+        timing = course_days.timing(step)
+        if anchor is None or timing is None or not _wanted(step, prefs):
             continue
-        for occurrence, due in _placed(step, anchor, treated, tz, quiet):
+        for occurrence, due in _placed(step, timing, anchor, treated, tz, quiet):
             rows.append((due, order, occurrence, step.id))
     rows.sort()
     return [PlannedReminder(step_id, occurrence, due) for due, _, occurrence, step_id in rows]
+
+
+def _wanted(step: Step, prefs: Preferences) -> bool:
+    """The step's plan-time conditions (skin type, pigmentation watch) hold for the patient."""
+    return skin_type_matches(step, prefs.skin_type) and pigmentation_matches(
+        step, prefs.pigmentation_watch
+    )
+
+
+@dataclass(frozen=True)
+class _CourseDays:
+    """The treatment's course as the planner needs it: its stage and its window's days."""
+
+    stage: CourseStage | None
+    days: dict[CourseEdge, int]
+
+    @classmethod
+    def of(cls, protocol: ProtocolSpec, course_id: str | None, session: int) -> _CourseDays:
+        found = protocol.course_for(course_id)
+        if found is None:
+            return cls(None, {})
+        _, course = found
+        days = {edge: edge_day(course, edge) for edge in CourseEdge}
+        return cls(stage(course.sessions, session), days)
+
+    def timing(self, step: Step) -> Timing | None:
+        """The step's timing with a course window resolved to its day; None when the step
+        is not for this stage of the course (or there is no course to place it in)."""
+        wanted = step.condition.course if step.condition else None
+        if wanted is not None and wanted is not self.stage:
+            return None
+        timing = step.timing()
+        if isinstance(timing, CourseWindowTiming):
+            day = self.days.get(timing.edge)
+            return None if day is None else DailyTiming(day, day, timing.times)
+        return timing
 
 
 def _anchors(treated: datetime, events: Mapping[str, datetime]) -> dict[Anchor, datetime]:
@@ -159,12 +223,17 @@ def _anchors(treated: datetime, events: Mapping[str, datetime]) -> dict[Anchor, 
 
 
 def _placed(
-    step: Step, anchor: datetime, treated: datetime, tz: ZoneInfo, quiet: QuietHours
+    step: Step,
+    timing: Timing,
+    anchor: datetime,
+    treated: datetime,
+    tz: ZoneInfo,
+    quiet: QuietHours,
 ) -> Iterator[tuple[int, datetime]]:
     """The step's occurrences as (key, due), moved out of quiet hours, repeats dropped."""
     base = _key_base(step, anchor, treated)
     taken: set[datetime] = set()
-    for key, due in _occurrences(step.timing(), anchor, tz):
+    for key, due in _occurrences(timing, anchor, tz):
         if due < anchor:
             continue
         placed = place_outside_quiet(due, step.quiet, quiet, tz, floor=anchor)

@@ -6,14 +6,17 @@ planning twice leaves the same rows, and only pending rows ever move.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, time
 
-from sqlmodel import select
+import sqlalchemy as sa
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from schedules.catalog import ProtocolCatalog
-from schedules.models import Patient, Treatment
-from schedules.planner import PlannedReminder, Preferences, decide_late, plan
+from schedules.models import Patient, Reminder, ReminderStatus, Treatment
+from schedules.outdoors import plan_with_outing
+from schedules.planner import PlannedReminder, Preferences, decide_late
 from schedules.protocol import ProtocolSpec
 from schedules.store import PlanChange, PlanItem, apply_plan
 
@@ -26,6 +29,14 @@ def preferences(patient: Patient) -> Preferences:
         quiet_start=time.fromisoformat(patient.quiet_start),
         quiet_end=time.fromisoformat(patient.quiet_end),
         skin_type=patient.skin_type,
+        pigmentation_watch=patient.pigmentation_watch,
+    )
+
+
+def treatment_preferences(patient: Patient, treatment: Treatment) -> Preferences:
+    """The patient's preferences with the treatment's course and session number."""
+    return replace(
+        preferences(patient), course=treatment.course, session=max(treatment.course_number, 1)
     )
 
 
@@ -38,17 +49,63 @@ async def active_treatment(session: AsyncSession, patient_id: int) -> Treatment 
 
 
 async def set_treatment(
-    session: AsyncSession, patient: Patient, treated_at: datetime, protocol_id: int, now: datetime
+    session: AsyncSession,
+    patient: Patient,
+    treated_at: datetime,
+    protocol_id: int,
+    now: datetime,
+    *,
+    course: str | None = None,
 ) -> Treatment:
-    """Record when the patient was treated; a new date for the current treatment moves it."""
+    """Record when the patient was treated; a new date for the current treatment moves it
+    (a correction: course and session number stay). ``course`` is the course of a first
+    treatment (None: the table's default)."""
     assert patient.id is not None
     treatment = await active_treatment(session, patient.id)
     if treatment is None:
         treatment = Treatment(
             patient_id=patient.id, protocol_id=protocol_id, treated_at=treated_at, created_at=now
         )
+        if course is not None:
+            treatment.course = course
     else:
         treatment.treated_at = treated_at
+    session.add(treatment)
+    await session.flush()
+    return treatment
+
+
+async def start_next_session(
+    session: AsyncSession, patient: Patient, treated_at: datetime, protocol_id: int, now: datetime
+) -> Treatment:
+    """A new session of the patient's course: the current treatment ends (its pending
+    reminders are cancelled, history stays) and the next one, numbered one higher in the
+    same course, begins. The skin is red again, so the redness gate reopens (a redness
+    review flag stays for the clinic). ``LookupError`` without a current treatment."""
+    assert patient.id is not None
+    previous = await active_treatment(session, patient.id)
+    if previous is None or previous.id is None:
+        raise LookupError("a new session needs a current treatment to follow")
+    previous.active = False
+    session.add(previous)
+    patient.redness_gone_at = None
+    session.add(patient)
+    await session.exec(
+        sa.update(Reminder)
+        .where(
+            col(Reminder.treatment_id) == previous.id,
+            col(Reminder.status) == ReminderStatus.PENDING,
+        )
+        .values(status=ReminderStatus.CANCELLED, last_error="a new session began")
+    )
+    treatment = Treatment(
+        patient_id=patient.id,
+        protocol_id=protocol_id,
+        treated_at=treated_at,
+        course=previous.course,
+        course_number=previous.course_number + 1,
+        created_at=now,
+    )
     session.add(treatment)
     await session.flush()
     return treatment
@@ -68,7 +125,13 @@ async def replan_patient(
     if treatment is None or treatment.id is None or patient.timezone is None:
         return PlanChange(added=0, moved=0, cancelled=0, unchanged=0)
     spec = await catalog.spec(treatment.protocol_id)
-    planned = plan(spec, treatment.treated_at, preferences(patient))
+    planned = plan_with_outing(
+        spec,
+        treatment.treated_at,
+        treatment_preferences(patient, treatment),
+        outdoors_since=patient.outdoors_since,
+        now=now,
+    )
     items = [
         PlanItem(p.step_id, p.occurrence, p.due_at) for p in still_worth_sending(spec, planned, now)
     ]

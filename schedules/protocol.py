@@ -42,8 +42,16 @@ MAX_TIMES_PER_DAY = 24
 MAX_INTERVAL_OCCURRENCES = 99
 MIN_INTERVAL = timedelta(minutes=15)
 
-PLACEHOLDERS: frozenset[str] = frozenset({"clinic_name", "next_session_weeks"})
+PLACEHOLDERS: frozenset[str] = frozenset(
+    {"clinic_name", "next_session_weeks", "session_number", "course_sessions"}
+)
 """The only ``{names}`` a text may use; the renderer fills or neutrally replaces them."""
+COURSE_PLACEHOLDERS: frozenset[str] = frozenset(
+    {"next_session_weeks", "session_number", "course_sessions"}
+)
+"""Placeholders filled from the treatment's course: only for protocols with ``courses``."""
+MAX_COURSE_ID_CHARS = 32  # course ids travel in button data (64 bytes at most)
+MAX_COURSE_SESSIONS = 50
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _LOCALE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})?$")
@@ -93,6 +101,20 @@ class Action(StrEnum):
     INSIDE = "inside"  # "I'm inside": ends outdoor mode
 
 
+class CourseEdge(StrEnum):
+    """Which end of the window for the next session a ``course_window`` step falls on."""
+
+    START = "start"
+    END = "end"
+
+
+class CourseStage(StrEnum):
+    """Where a treatment stands in its course, for ``condition: {course: ...}``."""
+
+    ONGOING = "ongoing"  # another session is due (open-ended courses always)
+    COMPLETE = "complete"  # the last session of a finite course (or one beyond it)
+
+
 class WhileState(StrEnum):
     """Patient states a step can be limited to, checked at send time."""
 
@@ -113,6 +135,16 @@ def _slug(value: str) -> str:
     return value
 
 
+def _course_id(value: str) -> str:
+    if not _SLUG.match(value) or len(value) > MAX_COURSE_ID_CHARS:
+        raise invalid(
+            "course_id",
+            f"expected a course id like collagen (at most {MAX_COURSE_ID_CHARS} characters),"
+            f" got {show(value)}",
+        )
+    return value
+
+
 def _locale(value: Any) -> Any:
     if not isinstance(value, str) or not _LOCALE.match(value):
         raise invalid("locale", f"expected a locale code like en or pt-BR, got {show(value)}")
@@ -120,6 +152,7 @@ def _locale(value: Any) -> Any:
 
 
 Slug = Annotated[str, AfterValidator(_slug)]
+CourseId = Annotated[str, AfterValidator(_course_id)]
 LocaleCode = Annotated[str, BeforeValidator(_locale)]
 Text = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS)
@@ -167,12 +200,24 @@ class Condition(_Model):
     # true: only for patients with darker skin or a history of melasma (pigmentation watch).
     pigmentation: bool | None = None
     while_: WhileState | None = Field(default=None, alias="while")
+    # Planned only while the course goes on, or only after its last session.
+    course: CourseStage | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> Condition:
-        if self.skin_types is None and self.while_ is None and self.pigmentation is None:
+        if (
+            self.skin_types is None
+            and self.while_ is None
+            and self.pigmentation is None
+            and self.course is None
+        ):
             _raise_if(
-                [Problem((), "give skin_types, pigmentation, while, or leave the condition out")]
+                [
+                    Problem(
+                        (),
+                        "give skin_types, pigmentation, while, course, or leave the condition out",
+                    )
+                ]
             )
         return self
 
@@ -186,8 +231,11 @@ class Answer(_Model):
 
 
 class Course(_Model):
-    """The window for the next session, in weeks after this treatment."""
+    """A course of treatments: how many sessions (None: open-ended) and the window for
+    the next session, in weeks after the previous one (the first number is the minimum)."""
 
+    name: dict[LocaleCode, Label]
+    sessions: Annotated[int, Field(ge=1, le=MAX_COURSE_SESSIONS, strict=True)] | None = None
     interval_weeks: tuple[Annotated[int, Field(ge=1, le=52)], Annotated[int, Field(ge=1, le=52)]]
 
     @model_validator(mode="after")
@@ -225,9 +273,19 @@ class IntervalTiming:
     max_occurrences: int
 
 
-Timing = AfterTiming | DailyTiming | IntervalTiming
+@dataclass(frozen=True)
+class CourseWindowTiming:
+    """The first (``start``) or last (``end``) local day of the window for the next
+    session of the treatment's course, at local ``times``; the planner resolves the day."""
 
-_TIMING_KEYS = ("after", "day", "days", "every")
+    edge: CourseEdge
+    times: tuple[time, ...]
+
+
+Timing = AfterTiming | DailyTiming | IntervalTiming | CourseWindowTiming
+
+_TIMING_KEYS = ("after", "day", "days", "every", "course_window")
+_DAY_TIMINGS = (["day"], ["days"], ["course_window"])
 
 
 class Step(_Model):
@@ -242,6 +300,7 @@ class Step(_Model):
     at: LocalTimes | None = None
     every: Duration | None = None
     until_local: LocalTime | None = None
+    course_window: CourseEdge | None = None
     max_occurrences: Annotated[int, Field(ge=1, le=MAX_INTERVAL_OCCURRENCES)] | None = None
     anchor: Anchor = Anchor.TREATMENT
     quiet: QuietRule = QuietRule.DEFER
@@ -258,7 +317,10 @@ class Step(_Model):
     def _timing_problems(self) -> Iterator[Problem]:
         given = [key for key in _TIMING_KEYS if getattr(self, key) is not None]
         if not given:
-            yield Problem(("timing",), "no timing: give after, day + at, days + at, or every")
+            yield Problem(
+                ("timing",),
+                "no timing: give after, day + at, days + at, course_window + at, or every",
+            )
         for extra in given[1:]:
             yield Problem((extra,), f'a step has one timing and "{given[0]}" is already given')
         yield from self._at_problems(given[:1])
@@ -269,7 +331,7 @@ class Step(_Model):
             yield Problem(("anchor",), "an outdoors anchor needs after or every timing")
 
     def _at_problems(self, timing: list[str]) -> Iterator[Problem]:
-        if timing in (["day"], ["days"]) and self.at is None:
+        if timing in _DAY_TIMINGS and self.at is None:
             yield Problem(("at",), f"required with {timing[0]}: give one or more HH:MM times")
         if timing in (["after"], ["every"]) and self.at is not None:
             yield Problem(("at",), f"not used with {timing[0]}; remove it")
@@ -305,6 +367,8 @@ class Step(_Model):
         if self.every is not None and self.until_local is not None:
             limit = self.max_occurrences or MAX_INTERVAL_OCCURRENCES
             return IntervalTiming(self.every, self.until_local, limit)
+        if self.course_window is not None:
+            return CourseWindowTiming(self.course_window, self.at or ())
         first, last = (self.day, self.day) if self.day is not None else (self.days or (0, 0))
         return DailyTiming(first, last, self.at or ())
 
@@ -322,7 +386,9 @@ class ProtocolSpec(_Model):
     version: Annotated[int, Field(ge=1, strict=True)]
     name: dict[LocaleCode, Label]
     locales: tuple[LocaleCode, ...] = Field(min_length=1)
-    course: Course | None = None
+    # Named courses; a treatment follows one (the default unless the patient chose).
+    courses: dict[CourseId, Course] | None = Field(default=None, min_length=1)
+    default_course: CourseId | None = None
     steps: tuple[Step, ...]
 
     @model_validator(mode="after")
@@ -340,6 +406,23 @@ class ProtocolSpec(_Model):
             return locale
         language = (locale or "").split("-")[0].split("_")[0].lower()
         return language if language in self.locales else self.base_locale
+
+    @property
+    def default_course_id(self) -> str | None:
+        """The course of a treatment nobody chose one for (the only one if there is one)."""
+        if self.default_course is not None or not self.courses:
+            return self.default_course
+        return next(iter(self.courses))
+
+    def course_for(self, course_id: str | None) -> tuple[str, Course] | None:
+        """The course ``course_id``, or the default one when it is None or unknown (a
+        treatment keeps its id when a new protocol version drops that course)."""
+        if not self.courses:
+            return None
+        if course_id not in self.courses:
+            course_id = self.default_course_id
+        assert course_id is not None
+        return course_id, self.courses[course_id]
 
     def step(self, step_id: str) -> Step:
         """The step with this id; ``ProtocolError`` if there is none."""
@@ -362,6 +445,7 @@ def _spec_problems(spec: ProtocolSpec) -> Iterator[Problem]:
     if len(set(spec.locales)) != len(spec.locales):
         yield Problem(("locales",), "a locale is listed twice")
     yield from _locale_problems(spec, ("name",), spec.name)
+    yield from _course_problems(spec)
     first_index: dict[str, int] = {}
     for index, step in enumerate(spec.steps):
         where = ("steps", index)
@@ -371,10 +455,30 @@ def _spec_problems(spec: ProtocolSpec) -> Iterator[Problem]:
             )
         first_index.setdefault(step.id, index)
         yield from _locale_problems(spec, (*where, "text"), step.text)
+        if not spec.courses and step.course_window is not None:
+            yield Problem((*where, "course_window"), "needs a top-level courses block")
+        if not spec.courses and step.condition is not None and step.condition.course is not None:
+            yield Problem((*where, "condition", "course"), "needs a top-level courses block")
         for answer_index, answer in enumerate(step.answers or ()):
             yield from _locale_problems(
                 spec, (*where, "answers", answer_index, "text"), answer.text
             )
+
+
+def _course_problems(spec: ProtocolSpec) -> Iterator[Problem]:
+    if spec.courses is None:
+        if spec.default_course is not None:
+            yield Problem(("default_course",), "needs a courses block to choose from")
+        return
+    if spec.default_course is None and len(spec.courses) > 1:
+        yield Problem(("default_course",), "required when there are several courses")
+    elif spec.default_course is not None and spec.default_course not in spec.courses:
+        known = ", ".join(spec.courses)
+        yield Problem(
+            ("default_course",), f'"{spec.default_course}" is not one of the courses: {known}'
+        )
+    for course_id, course in spec.courses.items():
+        yield from _locale_problems(spec, ("courses", course_id, "name"), course.name)
 
 
 def _locale_problems(
@@ -396,8 +500,8 @@ def _placeholder_problems(
     for name in placeholders_in(text):
         if name not in PLACEHOLDERS:
             yield Problem(where, f"unknown placeholder {{{name}}}; known: {known}")
-        elif name == "next_session_weeks" and spec.course is None:
-            yield Problem(where, "{next_session_weeks} needs a top-level course block")
+        elif name in COURSE_PLACEHOLDERS and not spec.courses:
+            yield Problem(where, f"{{{name}}} needs a top-level courses block")
 
 
 def parse_protocol(data: str | Mapping[str, Any], source: str) -> ProtocolSpec:
@@ -423,6 +527,8 @@ def parse_protocol(data: str | Mapping[str, Any], source: str) -> ProtocolSpec:
 
 def _keys_at(path: tuple[str, ...]) -> list[str]:
     """The field names allowed at a location (indices left out), for typo hints."""
+    if len(path) >= 2 and path[0] == "courses":
+        path = ("courses", *path[2:])  # the course id is a key, not a field
     model = _MODEL_AT.get(path)
     if model is None:
         return []
@@ -431,7 +537,7 @@ def _keys_at(path: tuple[str, ...]) -> list[str]:
 
 _MODEL_AT: dict[tuple[str, ...], type[BaseModel]] = {
     (): ProtocolSpec,
-    ("course",): Course,
+    ("courses",): Course,
     ("steps",): Step,
     ("steps", "late"): LatePolicy,
     ("steps", "condition"): Condition,

@@ -8,7 +8,7 @@ simply claimable again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -279,6 +279,63 @@ async def cancel_open_for_patient(session: AsyncSession, patient_id: int, reason
     )
     result = await session.exec(statement)
     return int(result.rowcount)
+
+
+async def cancel_pending_steps(
+    session: AsyncSession, patient_id: int, step_ids: Collection[str], reason: str
+) -> int:
+    """Cancel a patient's pending reminders of these steps, snoozed copies included."""
+    if not step_ids:
+        return 0
+    statement = (
+        sa.update(Reminder)
+        .where(
+            col(Reminder.patient_id) == patient_id,
+            col(Reminder.status) == ReminderStatus.PENDING,
+            col(Reminder.step_id).in_(list(step_ids)),
+        )
+        .values(status=ReminderStatus.CANCELLED, last_error=reason)
+    )
+    result = await session.exec(statement)
+    return int(result.rowcount)
+
+
+async def add_snoozed(
+    session: AsyncSession, original: Reminder, *, occurrence: int, due_at: datetime
+) -> tuple[Reminder, bool]:
+    """The snoozed copy of ``original`` under key ``occurrence``, inserted if new.
+
+    Returns the row and whether this call created it: a second snooze of the same
+    reminder (a double tap) finds the first copy and changes nothing.
+    """
+    assert original.id is not None
+    created = await _insert_new(
+        session,
+        [
+            {
+                "treatment_id": original.treatment_id,
+                "patient_id": original.patient_id,
+                "step_id": original.step_id,
+                "occurrence": occurrence,
+                "due_at": due_at,
+                "status": ReminderStatus.PENDING,
+                "attempts": 0,
+                "snoozed_from": original.id,
+            }
+        ],
+    )
+    row = (
+        await session.exec(
+            select(Reminder)
+            .where(
+                Reminder.treatment_id == original.treatment_id,
+                Reminder.step_id == original.step_id,
+                Reminder.occurrence == occurrence,
+            )
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    return row, created == 1
 
 
 async def next_due_at(session: AsyncSession) -> datetime | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import col
@@ -14,8 +15,9 @@ from bot.handlers.common import Context, button_data, chat_id_of, close_buttons,
 from bot.handlers.fallbacks import stale_button
 from bot.services import services
 from messages.i18n import translator
-from schedules.models import Patient, Reminder, ReminderStatus
-from schedules.protocol import AnswerEffect, ProtocolSpec, WhileState
+from schedules.models import Patient, Reminder, ReminderStatus, Treatment
+from schedules.profile import redness_needs_review
+from schedules.protocol import Answer, AnswerEffect, ProtocolSpec, Step, WhileState
 
 _ANSWER = re.compile(r"^ans:(\d+):([a-z0-9-]+)$")
 
@@ -45,6 +47,10 @@ async def answer(update: Update, context: Context) -> None:
             patient.redness_gone_at = svc.clock.now()
             session.add(patient)
             await _cancel_while_redness(session, patient, spec)
+        review = await _redness_lasting(session, patient, reminder, step, chosen, svc.clock.now())
+        if review and patient.redness_review_at is None:
+            patient.redness_review_at = svc.clock.now()
+            session.add(patient)
         await session.commit()
     if query is not None:
         await query.answer()
@@ -58,6 +64,13 @@ async def answer(update: Update, context: Context) -> None:
                 "Great news! I'll stop the heat and sauna reminders. Keep protecting your skin from the sun."
             ),
         )
+    elif review:
+        await say(
+            update,
+            t(
+                "Thanks for telling me. Redness that lasts a week or more should be checked, so I've noted it for your clinic to review. If it hurts, spreads or gets worse, contact your clinic right away."
+            ),
+        )
     else:
         await say(
             update,
@@ -65,6 +78,24 @@ async def answer(update: Update, context: Context) -> None:
                 "Thanks. I'll ask again tomorrow. If the redness gets worse, spreads or hurts, contact your clinic."
             ),
         )
+
+
+async def _redness_lasting(
+    session: AsyncSession,
+    patient: Patient,
+    reminder: Reminder,
+    step: Step,
+    chosen: Answer,
+    now: datetime,
+) -> bool:
+    """Redness not gone (or not sure) on local day 7 or later: for the clinic to review."""
+    is_redness_question = any(a.effect is AnswerEffect.REDNESS_GONE for a in step.answers or ())
+    if not is_redness_question or chosen.effect is AnswerEffect.REDNESS_GONE:
+        return False
+    treatment = await session.get(Treatment, reminder.treatment_id)
+    if treatment is None or patient.timezone is None:
+        return False
+    return redness_needs_review(treatment.treated_at, now, patient.timezone)
 
 
 async def _cancel_while_redness(

@@ -31,6 +31,8 @@ def help_text(t: Translator) -> str:
             t("/treated — tell me when you were treated"),
             t("/plan — what's coming next"),
             t("/settings — timezone, quiet hours, language"),
+            t("/outside — I'm going out: remind me to reapply SPF"),
+            t("/inside — I'm back inside"),
             t("/stop — stop reminders; /resume — start again"),
             t("/help — this message"),
             "",

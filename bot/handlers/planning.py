@@ -9,7 +9,7 @@ from bot.services import services
 from messages.formatting import local_moment
 from messages.i18n import Translator
 from messages.render import render_step
-from schedules.plans import replan_patient
+from schedules.plans import active_treatment, replan_patient
 from schedules.store import upcoming
 
 
@@ -23,13 +23,16 @@ async def replan_and_report(update: Update, context: Context, t: Translator) -> 
         await replan_patient(session, patient, svc.catalog, now=svc.clock.now())
         await session.commit()
         upcoming_rows = await upcoming(session, patient.id, after=svc.clock.now(), limit=1)
+        treatment = await active_treatment(session, patient.id)
     svc.wake_dispatcher()
     if not upcoming_rows or patient.timezone is None:
         await say(update, t("Your plan is up to date. There is nothing left to send."))
         return
     first = upcoming_rows[0]
     spec = await svc.catalog.spec_for_treatment(first.treatment_id)
-    preview = headline(render_step(spec, first.step_id, patient.locale).text)
+    course, number = (treatment.course, treatment.course_number) if treatment else (None, 1)
+    words = render_step(spec, first.step_id, patient.locale, course=course, session=number)
+    preview = headline(words.text)
     when = local_moment(first.due_at, patient.timezone, patient.locale)
     await say(
         update,

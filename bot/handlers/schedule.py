@@ -14,12 +14,14 @@ from bot.handlers.common import (
     say,
     speak,
 )
+from bot.handlers.course import progress_text
 from bot.handlers.planning import headline, replan_and_report
 from bot.services import services
 from messages.formatting import local_moment
 from messages.i18n import translator
 from messages.render import render_step
 from schedules.models import PatientStatus
+from schedules.plans import active_treatment
 from schedules.store import cancel_open_for_patient, upcoming
 
 PLAN_LENGTH = 10
@@ -34,6 +36,7 @@ async def plan_command(update: Update, context: Context) -> None:
             if patient and patient.id
             else []
         )
+        treatment = await active_treatment(session, patient.id) if patient and patient.id else None
     t = speak(update, patient)
     if patient is None or patient.timezone is None:
         await say(update, t("Please send /start first."))
@@ -45,9 +48,14 @@ async def plan_command(update: Update, context: Context) -> None:
         await say(update, t("Nothing is planned. Tell me when you were treated: /treated"))
         return
     lines = [t("Coming up (your local time):")]
+    course, number = (treatment.course, treatment.course_number) if treatment else (None, 1)
+    if treatment is not None:
+        course_line = progress_text(t, await svc.catalog.spec(treatment.protocol_id), treatment)
+        lines[:0] = [course_line] if course_line else []
     for row in rows:
         spec = await svc.catalog.spec_for_treatment(row.treatment_id)
-        text = headline(render_step(spec, row.step_id, patient.locale).text, limit=60)
+        words = render_step(spec, row.step_id, patient.locale, course=course, session=number)
+        text = headline(words.text, limit=60)
         lines.append(f"• {local_moment(row.due_at, patient.timezone, patient.locale)} — {text}")
     await say(update, "\n".join(lines))
 

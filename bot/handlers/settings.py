@@ -19,6 +19,7 @@ from bot.handlers.common import (
     say,
     speak,
 )
+from bot.handlers.course import ask_course
 from bot.handlers.onboarding import ask_timezone, language_rows
 from bot.handlers.planning import replan_and_report
 from bot.services import services
@@ -58,7 +59,14 @@ async def settings_command(update: Update, context: Context) -> None:
     await say(
         update,
         summary,
-        [[(t("Timezone"), "set:tz"), (t("Quiet hours"), "set:quiet"), (t("Language"), "set:lang")]],
+        [
+            [
+                (t("Timezone"), "set:tz"),
+                (t("Quiet hours"), "set:quiet"),
+                (t("Language"), "set:lang"),
+            ],
+            [(t("Skin profile"), "pf:menu"), (t("Treatment course"), "set:course")],
+        ],
     )
 
 
@@ -70,6 +78,8 @@ async def settings_choice(update: Update, context: Context) -> None:
     await close_buttons(update)
     if choice == "set:tz":
         await ask_timezone(update, context, t)
+    elif choice == "set:course":
+        await ask_course(update, context, t)
     elif choice == "set:lang":
         await say(update, t("Which language would you like?"), language_rows())
     else:
@@ -113,6 +123,6 @@ async def set_quiet_hours(update: Update, context: Context, text: str) -> None:
 
 HANDLERS = [
     CommandHandler("settings", settings_command),
-    on_button(r"^set:(tz|lang|quiet)$", settings_choice),
+    on_button(r"^set:(tz|lang|quiet|course)$", settings_choice),
     on_button(r"^qh:", quiet_chosen),
 ]

@@ -1,8 +1,15 @@
-"""/treated: when was the treatment? Buttons for the usual answers, typed dates for the rest."""
+"""/treated: when was the treatment? Buttons for the usual answers, typed dates for the rest.
+
+A patient who already has a treatment is asked whether the date is a new session of
+their course (the old treatment ends, the new one is numbered one higher and planned) or
+a correction of the last one (its date moves, its reminders are re-planned). A new
+session sooner than the course's minimum gap is registered only after a warning.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 from telegram import Update
 from telegram.ext import CommandHandler
@@ -20,18 +27,22 @@ from bot.handlers.common import (
     say,
     speak,
 )
+from bot.handlers.course import progress_text
 from bot.handlers.input_errors import explain
 from bot.handlers.planning import replan_and_report
+from bot.handlers.profile import ask_profile
 from bot.services import services
 from messages.formatting import local_moment
 from messages.i18n import Translator, translator
+from schedules.courses import days_apart, initial_course, too_soon
 from schedules.errors import InputError
-from schedules.models import PatientStatus
-from schedules.plans import set_treatment
+from schedules.models import Patient, PatientStatus, Treatment
+from schedules.plans import active_treatment, set_treatment, start_next_session
 from schedules.when import parse_treatment_time
 
 TIME_CHOICES = ("08:00", "10:00", "12:00", "14:00", "16:00", "18:00")
 DAY_WORDS = ("today", "yesterday")
+Kind = Literal["new", "fix"]
 
 
 async def treated_command(update: Update, context: Context) -> None:
@@ -141,19 +152,50 @@ async def confirmed(update: Update, context: Context) -> None:
     await register(update, context, datetime.fromtimestamp(int(raw), UTC))
 
 
-async def register(update: Update, context: Context, treated_at: datetime) -> None:
-    """Store the treatment time, activate the patient, plan, and say what comes next."""
+async def register(
+    update: Update, context: Context, treated_at: datetime, *, kind: Kind | None = None
+) -> None:
+    """Store the treatment time, activate the patient, plan, and say what comes next.
+
+    With a current treatment, ``kind`` says whether this is a new session or a corrected
+    date; without it the patient is asked first.
+    """
+    async with services(context).sessions() as session:
+        patient = await find_patient(session, chat_id_of(update))
+        current = await active_treatment(session, patient.id) if patient and patient.id else None
+    if patient is None or patient.timezone is None:
+        await say(update, speak(update, patient)("Please send /start first."))
+        return
+    if current is not None and kind is None:
+        await remember(context, update, None)
+        await ask_new_or_fix(update, translator(patient.locale), patient, current, treated_at)
+        return
+    await _record(update, context, treated_at, new_session=kind == "new")
+
+
+async def _record(
+    update: Update, context: Context, treated_at: datetime, *, new_session: bool
+) -> None:
     svc = services(context)
     protocol = await svc.catalog.latest(svc.protocol_slug)
     assert protocol is not None
     assert protocol.id is not None
+    spec = await svc.catalog.spec(protocol.id)
     async with svc.sessions() as session:
         patient = await find_patient(session, chat_id_of(update))
         if patient is None or patient.timezone is None:
             await say(update, speak(update, patient)("Please send /start first."))
             return
         was_active = patient.status == PatientStatus.ACTIVE
-        await set_treatment(session, patient, treated_at, protocol.id, svc.clock.now())
+        now = svc.clock.now()
+        assert patient.id is not None
+        if new_session and await active_treatment(session, patient.id) is not None:
+            treatment = await start_next_session(session, patient, treated_at, protocol.id, now)
+        else:
+            course = initial_course(spec, patient.start_payload)
+            treatment = await set_treatment(
+                session, patient, treated_at, protocol.id, now, course=course
+            )
         if patient.status in (PatientStatus.ONBOARDING, PatientStatus.UNREACHABLE):
             patient.status = PatientStatus.ACTIVE
         patient.awaiting = None
@@ -167,7 +209,113 @@ async def register(update: Update, context: Context, treated_at: datetime) -> No
                 "All set! I'll send your aftercare tips at the right times, never during your quiet hours (21:00–08:00 unless you change them in /settings)."
             ),
         )
+    line = progress_text(t, await svc.catalog.spec(treatment.protocol_id), treatment)
+    if line is not None:
+        await say(update, line)
     await replan_and_report(update, context, t)
+    if not was_active:
+        await ask_profile(update, context)
+
+
+async def ask_new_or_fix(
+    update: Update, t: Translator, patient: Patient, current: Treatment, treated_at: datetime
+) -> None:
+    assert patient.timezone is not None
+    stamp = int(treated_at.timestamp())
+    await say(
+        update,
+        t(
+            "Your last treatment was on {last}. Is this a new session, or are you correcting the date of the last one?",
+            last=local_moment(current.treated_at, patient.timezone, patient.locale),
+        ),
+        [[(t("A new session"), f"trnew:{stamp}"), (t("Correcting the date"), f"trfix:{stamp}")]],
+    )
+
+
+def _stamp(update: Update, prefix: str) -> datetime | None:
+    raw = button_data(update).removeprefix(prefix)
+    return datetime.fromtimestamp(int(raw), UTC) if raw.isdigit() else None
+
+
+async def correction(update: Update, context: Context) -> None:
+    t = await patient_translator(update, context)
+    treated_at = _stamp(update, "trfix:")
+    if treated_at is None:
+        await say(update, t("That option is no longer available."))
+        return
+    await close_buttons(update, t("Correcting the date"))
+    await register(update, context, treated_at, kind="fix")
+
+
+async def new_session(update: Update, context: Context) -> None:
+    """A new session: refused if it is not after the last one, warned if it is too soon."""
+    svc = services(context)
+    treated_at = _stamp(update, "trnew:")
+    async with svc.sessions() as session:
+        patient = await find_patient(session, chat_id_of(update))
+        current = await active_treatment(session, patient.id) if patient and patient.id else None
+    t = speak(update, patient)
+    if treated_at is None or patient is None or patient.timezone is None:
+        await say(update, t("That option is no longer available."))
+        return
+    await close_buttons(update, t("A new session"))
+    if current is None:
+        await register(update, context, treated_at, kind="new")
+        return
+    last = local_moment(current.treated_at, patient.timezone, patient.locale)
+    if treated_at == current.treated_at:
+        await say(update, t("That session is already registered. /plan shows what's coming."))
+        return
+    if treated_at < current.treated_at:
+        await say(
+            update,
+            t(
+                "A new session has to be after your last treatment ({last}). If that date was wrong, send /treated again and choose “Correcting the date”.",
+                last=last,
+            ),
+        )
+        return
+    found = (await svc.catalog.spec(current.protocol_id)).course_for(current.course)
+    if found is not None and too_soon(current.treated_at, treated_at, found[1], patient.timezone):
+        await say(
+            update,
+            t(
+                "This session is only {days} days after your last one ({last}). The usual gap is at least {weeks} weeks; please check with your clinic. Register it anyway?",
+                days=days_apart(current.treated_at, treated_at, patient.timezone),
+                last=last,
+                weeks=found[1].interval_weeks[0],
+            ),
+            [
+                [
+                    (t("Yes, register it"), f"trsoon:{int(treated_at.timestamp())}"),
+                    (t("No, cancel"), "trkeep"),
+                ]
+            ],
+        )
+        return
+    await register(update, context, treated_at, kind="new")
+
+
+async def too_soon_confirmed(update: Update, context: Context) -> None:
+    t = await patient_translator(update, context)
+    treated_at = _stamp(update, "trsoon:")
+    if treated_at is None:
+        await say(update, t("That option is no longer available."))
+        return
+    await close_buttons(update, t("Yes, register it"))
+    async with services(context).sessions() as session:
+        patient = await find_patient(session, chat_id_of(update))
+        current = await active_treatment(session, patient.id) if patient and patient.id else None
+    if current is not None and treated_at <= current.treated_at:
+        await say(update, t("That session is already registered. /plan shows what's coming."))
+        return
+    await register(update, context, treated_at, kind="new")
+
+
+async def keep_as_is(update: Update, context: Context) -> None:
+    t = await patient_translator(update, context)
+    await close_buttons(update, t("No, cancel"))
+    await say(update, t("Nothing changed. /treated registers a treatment whenever you need."))
 
 
 HANDLERS = [
@@ -177,4 +325,8 @@ HANDLERS = [
     on_button(r"^trat:(today|yesterday):\d\d:\d\d$", time_chosen),
     on_button(r"^trtype$", type_date),
     on_button(r"^trok:", confirmed),
+    on_button(r"^trnew:\d+$", new_session),
+    on_button(r"^trfix:\d+$", correction),
+    on_button(r"^trsoon:\d+$", too_soon_confirmed),
+    on_button(r"^trkeep$", keep_as_is),
 ]

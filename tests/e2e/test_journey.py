@@ -158,7 +158,8 @@ async def test_a_new_treatment_date_moves_pending_reminders_and_keeps_keys_uniqu
     makeup_before = [r for r in await world.reminders(pat.user_id) if r.step_id == "makeup-allowed"]
     await pat.says("/treated", expect="When was your treatment")
     await pat.presses("Earlier today", expect="what time")
-    await pat.presses("08:00", expect="Next:")
+    await pat.presses("08:00", expect="new session, or are you correcting")
+    await pat.presses("Correcting the date", expect="Next:")
     rows = await world.reminders(pat.user_id)
     keys = [(r.step_id, r.occurrence) for r in rows]
     assert len(keys) == len(set(keys))

@@ -15,6 +15,9 @@ from schedules.protocol import (
     AfterTiming,
     Anchor,
     AnswerEffect,
+    CourseEdge,
+    CourseStage,
+    CourseWindowTiming,
     DailyTiming,
     IntervalTiming,
     LateAction,
@@ -63,8 +66,13 @@ def test_the_bundled_protocol_loads(spec: ProtocolSpec) -> None:
     assert spec.version >= 1
     assert spec.locales == LOCALES
     assert spec.base_locale == "en"
-    assert spec.course is not None
-    assert spec.course.interval_weeks == (4, 6)
+    assert spec.courses is not None
+    assert spec.default_course == "standard"
+    assert {cid: (c.sessions, c.interval_weeks) for cid, c in spec.courses.items()} == {
+        "standard": (None, (4, 6)),
+        "collagen": (3, (2, 4)),
+        "scars": (6, (4, 6)),
+    }
 
 
 def test_load_protocol_reads_the_bundled_file_like_bundled_protocol(spec: ProtocolSpec) -> None:
@@ -86,9 +94,12 @@ GUIDANCE = [
     ("vitamin-c", ["vitamin C", "antioxidant"]),
     ("breakouts", ["spots", "milia"]),
     ("dark-patches", ["darker patches", "darker skin"]),
+    ("pigmentation-watch", ["dark patches", "SPF 30", "every day", "{clinic_name}"]),
+    ("pigmentation-check", ["dark patches", "daylight", "{clinic_name}", "SPF 30"]),
     ("first-improvements", ["first improvements", "full results", "4–6 weeks"]),
     ("book-next-session-start", ["next session", "{next_session_weeks}", "book"]),
-    ("book-next-session-end", ["another session", "book", "results"]),
+    ("book-next-session-end", ["another session", "book", "results", "{next_session_weeks}"]),
+    ("course-complete", ["course", "{course_sessions}", "complete", "maintenance"]),
     ("contraindications", ["rosacea", "eczema", "scar", "not a doctor", "{clinic_name}"]),
 ]
 
@@ -157,10 +168,15 @@ def test_results_and_nudges_fall_on_their_days(spec: ProtocolSpec) -> None:
     assert spec.step("first-improvements").day == 7
     assert spec.step("peeling").day == 3
     start, end = spec.step("book-next-session-start"), spec.step("book-next-session-end")
-    assert (start.kind, start.day) == (StepKind.NUDGE, 28)
-    assert (end.kind, end.day) == (StepKind.NUDGE, 42)
-    assert start.late.policy is LateAction.SEND
-    assert end.late.policy is LateAction.SEND
+    complete = spec.step("course-complete")
+    assert start.timing() == CourseWindowTiming(CourseEdge.START, (time(11, 0),))
+    assert end.timing() == CourseWindowTiming(CourseEdge.END, (time(11, 0),))
+    assert complete.timing() == CourseWindowTiming(CourseEdge.START, (time(11, 0),))
+    assert start.kind is end.kind is StepKind.NUDGE
+    for step, stage in ((start, "ongoing"), (end, "ongoing"), (complete, "complete")):
+        assert step.condition is not None
+        assert step.condition.course is CourseStage(stage)
+        assert step.late.policy is LateAction.SEND
 
 
 def test_every_step_speaks_every_locale_briefly(spec: ProtocolSpec) -> None:

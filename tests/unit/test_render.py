@@ -67,9 +67,33 @@ def test_a_missing_value_becomes_a_neutral_phrase() -> None:
     assert "informieren Sie bitte Ihre Klinik," in blank
 
 
-def test_the_next_session_window_comes_from_the_course() -> None:
+def test_the_next_session_window_comes_from_the_default_course() -> None:
     assert "usually 4–6 weeks after" in render_step(SPEC, "book-next-session-start", "en").text
-    assert "через 4–6 недель" in render_step(SPEC, "book-next-session-start", "ru").text
+    assert "через 4–6 нед." in render_step(SPEC, "book-next-session-start", "ru").text
+
+
+def test_the_next_session_window_follows_the_treatment_s_course() -> None:
+    collagen = render_step(SPEC, "book-next-session-start", "en", course="collagen").text
+    assert "usually 2–4 weeks after" in collagen
+    end = render_step(SPEC, "book-next-session-end", "de", course="scars", session=2).text
+    assert "(4–6 Wochen nach" in end
+
+
+def test_the_course_size_fills_the_course_complete_message() -> None:
+    collagen = render_step(SPEC, "course-complete", "en", course="collagen", session=3).text
+    assert "course of 3 treatments" in collagen
+    assert "курс из 6 процедур" in render_step(SPEC, "course-complete", "ru", course="scars").text
+
+
+def test_an_unknown_course_renders_as_the_default_one() -> None:
+    assert render_step(SPEC, "book-next-session-start", "es", course="gone") == render_step(
+        SPEC, "book-next-session-start", "es"
+    )
+
+
+def test_an_open_ended_course_has_no_size_so_it_reads_neutrally() -> None:
+    text = render_step(SPEC, "course-complete", "en", course="standard").text
+    assert "course of several treatments" in text
 
 
 def test_context_values_cannot_inject_placeholders_or_flood_the_message() -> None:
