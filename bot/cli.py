@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot.handlers.planning import headline
 from bot.settings import Settings
 from messages.render import render_step
 from schedules.clock import Clock, FastClock, SystemClock
@@ -178,7 +179,7 @@ def plan_command(
         return
     table = Table("local time", "step", "text")
     for row in rows:
-        table.add_row(row["due_local"], row["step"], row["text"].splitlines()[0])
+        table.add_row(row["due_local"][:16], row["step"], headline(row["text"], limit=60))
     console.print(table)
 
 

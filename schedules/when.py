@@ -396,3 +396,14 @@ def _echo(text: str) -> str:
     if len(cleaned) > MAX_ECHO_CHARS:
         return cleaned[: MAX_ECHO_CHARS - 1] + "…"
     return cleaned
+
+
+def parse_treatment_time_on(text: str, now_local: datetime, day: str | None) -> ParsedWhen:
+    """As ``parse_treatment_time``, after the patient already picked ``day`` ("today" or
+    "yesterday"): a bare time like "14:30" means that day, a full answer stands as typed."""
+    if day:
+        try:
+            return parse_treatment_time(f"{day} {text}", now_local)
+        except InputError:
+            pass  # the patient typed a whole date after all; read it as it is
+    return parse_treatment_time(text, now_local)

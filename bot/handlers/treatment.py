@@ -38,7 +38,7 @@ from schedules.courses import days_apart, initial_course, too_soon
 from schedules.errors import InputError
 from schedules.models import Patient, PatientStatus, Treatment
 from schedules.plans import active_treatment, set_treatment, start_next_session
-from schedules.when import parse_treatment_time
+from schedules.when import parse_treatment_time_on
 
 TIME_CHOICES = ("08:00", "10:00", "12:00", "14:00", "16:00", "18:00")
 DAY_WORDS = ("today", "yesterday")
@@ -111,12 +111,14 @@ async def type_date(update: Update, context: Context) -> None:
 
 async def typed_treatment(update: Update, context: Context, text: str, day: str | None) -> None:
     """A typed answer to "when?"; ``day`` is set when the patient already chose today/yesterday."""
-    if day in DAY_WORDS and not any(ch in text for ch in "./-") and day not in text.lower():
-        text = f"{day} {text}"
-    await _typed_or_chosen(update, context, text, confirm=True)
+    await _typed_or_chosen(
+        update, context, text, confirm=True, day=day if day in DAY_WORDS else None
+    )
 
 
-async def _typed_or_chosen(update: Update, context: Context, text: str, *, confirm: bool) -> None:
+async def _typed_or_chosen(
+    update: Update, context: Context, text: str, *, confirm: bool, day: str | None = None
+) -> None:
     svc = services(context)
     async with svc.sessions() as session:
         patient = await find_patient(session, chat_id_of(update))
@@ -125,7 +127,7 @@ async def _typed_or_chosen(update: Update, context: Context, text: str, *, confi
         return
     t = translator(patient.locale)
     try:
-        parsed = parse_treatment_time(text, local_now(patient, svc.clock))
+        parsed = parse_treatment_time_on(text, local_now(patient, svc.clock), day)
     except InputError as error:
         await say(update, explain(error, t))
         return

@@ -44,7 +44,7 @@ async def test_a_whole_journey_in_each_language(world: World, locale: str) -> No
     await pat.says(
         {"es": "ayer a las 14:00", "de": "gestern um 14 Uhr", "ru": "вчера в 14:00"}[locale],
     )
-    await pat.presses(t("Yes"))
+    await pat.presses(t("Yes"), expect=t("/plan shows everything that's coming."))
     await world.live_until(world.clock.now() + timedelta(days=3))
     await pat.says("/plan")
     assert await world.reminders(pat.user_id, ReminderStatus.SENT)

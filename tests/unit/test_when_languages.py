@@ -58,3 +58,14 @@ def test_every_refusal_is_explained_in_the_patients_language(locale: str, text: 
     local = explain(caught.value, translator(locale))
     assert local != english
     assert "28.03 14:00" in local  # an example to copy is always given
+
+
+def test_after_choosing_yesterday_a_bare_time_means_yesterday() -> None:
+    from schedules.when import parse_treatment_time_on
+
+    assert parse_treatment_time_on("14:30", NOW, "yesterday").local.day == 24
+    assert parse_treatment_time_on("gestern um 14 Uhr", NOW, "yesterday").local.hour == 14
+    assert parse_treatment_time_on("22.11 9:00", NOW, "yesterday").local.day == 22
+    with pytest.raises(InputError) as caught:
+        parse_treatment_time_on("31.02", NOW, "yesterday")
+    assert caught.value.values["text"] == "31.02"  # the patient's own words are quoted back
