@@ -87,6 +87,13 @@ async def _run(settings: Settings) -> None:
         await sandbox.start(port=settings.sandbox_port)
         token, base_url = SANDBOX_TOKEN, sandbox.base_url
         console.print(f"No token given: using the local sandbox at {sandbox.url}")
+        console.print(
+            "Play a patient: curl -X POST -H 'content-type: application/json' "
+            f"""-d '{{"text": "/start"}}' {sandbox.url}/control/users/42/text ; """
+            f"then read {sandbox.url}/control/chats/42/transcript",
+            markup=False,
+            soft_wrap=True,
+        )
     daemon = Daemon(settings, clock, token=token, base_url=base_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
