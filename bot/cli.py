@@ -16,6 +16,7 @@ from rich.table import Table
 
 from bot.handlers.planning import headline
 from bot.settings import Settings
+from bot.triage_cli import triage_command
 from messages.render import render_step
 from schedules.clock import Clock, FastClock, SystemClock
 from schedules.errors import AftercareError
@@ -246,6 +247,9 @@ def protocol_check(path: Annotated[str, typer.Argument(help="A protocol YAML fil
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from error
     typer.echo(f"{path}: OK — protocol {spec.slug} v{spec.version}, {len(spec.steps)} steps")
+
+
+app.command("triage")(triage_command)
 
 
 def main() -> None:

@@ -20,3 +20,7 @@ class InputError(AftercareError):
         super().__init__(message)
         self.reason = reason
         self.values = values
+
+
+class RulesError(AftercareError):
+    """A triage rules file is malformed; the message names file, rule and field."""
