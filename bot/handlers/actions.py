@@ -71,13 +71,21 @@ async def answer_press(update: Update) -> None:
         await query.answer()
 
 
-async def done(update: Update, context: Context) -> None:
+async def accepted_press(update: Update, context: Context) -> Pressed | None:
+    """The pressed reminder, with the press answered; a stale press gets the alert and None."""
     async with services(context).sessions() as session:
         found = await pressed(update, context, session)
     if found is None:
         await stale_button(update, context)
-        return
+        return None
     await answer_press(update)
+    return found
+
+
+async def done(update: Update, context: Context) -> None:
+    found = await accepted_press(update, context)
+    if found is None:
+        return
     if _has_buttons(update):  # a second tap on a message already closed changes nothing
         await close_buttons(update, action_label(Action.DONE, translator(found.patient.locale)))
 

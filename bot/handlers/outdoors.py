@@ -13,7 +13,7 @@ from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.compose import action_label
-from bot.handlers.actions import answer_press, pressed
+from bot.handlers.actions import accepted_press
 from bot.handlers.common import (
     Context,
     chat_id_of,
@@ -23,7 +23,6 @@ from bot.handlers.common import (
     say,
     speak,
 )
-from bot.handlers.fallbacks import stale_button
 from bot.services import services
 from messages.formatting import local_clock
 from messages.i18n import Translator, translator
@@ -66,12 +65,9 @@ async def outside_command(update: Update, context: Context) -> None:
 
 
 async def outside_button(update: Update, context: Context) -> None:
-    async with services(context).sessions() as session:
-        found = await pressed(update, context, session)
+    found = await accepted_press(update, context)
     if found is None:
-        await stale_button(update, context)
         return
-    await answer_press(update)
     t = translator(found.patient.locale)
     await close_buttons(update, action_label(Action.OUTSIDE, t))
     await start_outing(update, context)
@@ -140,12 +136,9 @@ async def inside_command(update: Update, context: Context) -> None:
 
 
 async def inside_button(update: Update, context: Context) -> None:
-    async with services(context).sessions() as session:
-        found = await pressed(update, context, session)
+    found = await accepted_press(update, context)
     if found is None:
-        await stale_button(update, context)
         return
-    await answer_press(update)
     await close_buttons(update, action_label(Action.INSIDE, translator(found.patient.locale)))
     await end_outing(update, context)
 
