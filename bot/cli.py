@@ -7,7 +7,7 @@ import json
 import logging
 import signal
 from datetime import UTC, datetime, time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -23,6 +23,9 @@ from schedules.errors import AftercareError
 from schedules.planner import Preferences, local_time, plan
 from schedules.protocol import bundled_protocol, load_protocol
 from schedules.zones import is_valid_timezone
+
+if TYPE_CHECKING:
+    from bot.daemon import Daemon
 
 app = typer.Typer(help="Patient aftercare on Telegram.", no_args_is_help=True, add_completion=False)
 SANDBOX_TOKEN = "123456:SANDBOX-TOKEN-not-a-real-one"
@@ -100,14 +103,34 @@ async def _run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await daemon.start()
-    console.print("aftercare is running; Ctrl+C stops it.")
     try:
+        await start_or_explain(daemon, settings)
+        console.print("aftercare is running; Ctrl+C stops it.")
         await stop.wait()
     finally:
         await daemon.stop()
         if sandbox is not None:
             await sandbox.stop()
+
+
+async def start_or_explain(daemon: Daemon, settings: Settings) -> None:
+    """Start the daemon; a rejected token or an unreachable API ends with a plain message.
+
+    PTB's own InvalidToken message quotes the token, so it is never printed.
+    """
+    from telegram.error import InvalidToken, NetworkError
+
+    try:
+        await daemon.start()
+    except InvalidToken:
+        console.print("[red]The Bot API rejected the token.[/] Check --token / AFTERCARE_TOKEN.")
+        raise typer.Exit(2) from None
+    except NetworkError as error:
+        console.print(
+            f"[red]Could not reach the Bot API[/] within {settings.startup_wait_seconds:.0f} s "
+            f"({type(error).__name__}). Check --api-base-url and the network."
+        )
+        raise typer.Exit(2) from None
 
 
 @app.command()

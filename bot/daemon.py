@@ -18,6 +18,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Bot, Update
+from telegram.error import NetworkError
 from telegram.ext import Application
 
 from bot.app import COMMANDS, build_application
@@ -37,6 +38,29 @@ log = logging.getLogger(__name__)
 
 def worker_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+async def reach_bot_api(bot: Bot, *, patience: float) -> None:
+    """Initialize ``bot`` (a getMe), retrying while the Bot API is not reachable yet.
+
+    Operators start the bot and a local Bot API server together, and networks blip
+    at boot: waiting with backoff beats crashing. A rejected token is not retried.
+    """
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + patience
+    delay = 0.25
+    while True:
+        try:
+            await bot.initialize()
+            return
+        except NetworkError as error:  # InvalidToken is not a NetworkError
+            if loop.time() + delay > give_up_at:
+                raise
+            log.warning(
+                "Bot API not reachable (%s); retrying in %.2f s", type(error).__name__, delay
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 class Daemon:
@@ -72,7 +96,7 @@ class Daemon:
             token=self._token, base_url=self._base_url, services=services
         )
         self._send_bot = Bot(self._token, base_url=self._base_url or "https://api.telegram.org/bot")
-        await self._send_bot.initialize()
+        await reach_bot_api(self._send_bot, patience=self.settings.startup_wait_seconds)
         self.dispatcher = self._build_dispatcher(self._send_bot)
         await self.application.initialize()
         await self.application.bot.set_my_commands(COMMANDS)

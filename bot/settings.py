@@ -38,4 +38,7 @@ class Settings(BaseSettings):
     messages_per_second: float = Field(
         default=25.0, gt=0, description="Outbound budget per bot (Telegram allows about 30)"
     )
+    startup_wait_seconds: float = Field(
+        default=120.0, ge=0, description="How long to keep retrying an unreachable Bot API at start"
+    )
     log_level: str = Field(default="INFO")

@@ -123,6 +123,38 @@ async def test_run_talks_to_any_bot_api_server_given_by_base_url(tmp_path: Path)
     assert "Which language" in bot_lines[0]
 
 
+def test_run_against_an_unreachable_api_gives_up_with_a_plain_message(tmp_path: Path) -> None:
+    token = "123456:SECRET-token-never-printed"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--token", token,
+         "--api-base-url", f"http://127.0.0.1:{free_port()}/bot",
+         "--database-url", f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "AFTERCARE_STARTUP_WAIT_SECONDS": "0"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "Could not reach the Bot API" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "SECRET" not in result.stdout + result.stderr
+
+
+async def test_run_with_a_rejected_token_says_so_without_printing_it(tmp_path: Path) -> None:
+    port = free_port()
+    with background("sandbox", "--port", str(port), log=tmp_path / "sandbox.log"):
+        async with aiohttp.ClientSession() as session:
+            await until_listening(session, f"http://127.0.0.1:{port}/control/stats")
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "bot", "run", "--token", "123456:SECRET.not.valid",
+             "--api-base-url", f"http://127.0.0.1:{port}/bot",
+             "--database-url", f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert "rejected the token" in result.stdout
+    assert "SECRET" not in result.stdout + result.stderr
+
+
 @pytest.mark.skipif(os.environ.get("AFTERCARE_SKIP_DEMO") == "1", reason="demo skipped on request")
 def test_the_demo_plays_a_whole_journey_and_exits_zero() -> None:
     result = aftercare("demo")
