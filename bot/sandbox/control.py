@@ -3,7 +3,10 @@
 Every endpoint speaks JSON and answers ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "description": ...}`` with status 400:
 
-* ``POST /control/users/{user_id}/text``    ``{"text", "first_name"?, "language_code"?}``
+* ``POST /control/users/{user_id}/text``    ``{"text", "first_name"?, "language_code"?,
+  "reply_to_message_id"?}``
+* ``POST /control/users/{user_id}/photo``   ``{"caption"?, "first_name"?, "language_code"?,
+  "reply_to_message_id"?}``
 * ``POST /control/users/{user_id}/press``   ``{"label"?, "callback_data"?, "message_id"?,
   "force"?}``
 * ``POST /control/users/{user_id}/block`` and ``.../unblock``
@@ -34,6 +37,7 @@ def add_control_routes(app: web.Application, sandbox: Sandbox) -> None:
     """Register the ``/control`` endpoints for ``sandbox`` on ``app``."""
     routes = _ControlRoutes(sandbox)
     app.router.add_post("/control/users/{user_id}/text", _guarded(routes.text))
+    app.router.add_post("/control/users/{user_id}/photo", _guarded(routes.photo))
     app.router.add_post("/control/users/{user_id}/press", _guarded(routes.press))
     app.router.add_post("/control/users/{user_id}/block", _guarded(routes.block))
     app.router.add_post("/control/users/{user_id}/unblock", _guarded(routes.unblock))
@@ -80,6 +84,11 @@ def _int(value: Any, name: str) -> int:
         raise ValueError(f"{name} must be an integer") from None
 
 
+def _opt_int(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    return None if value is None else _int(value, name)
+
+
 def _opt_str(body: dict[str, Any], name: str) -> str | None:
     value = body.get(name)
     if value is not None and not isinstance(value, str):
@@ -103,16 +112,26 @@ class _ControlRoutes:
             text,
             first_name=_opt_str(body, "first_name") or "Pat",
             language_code=_opt_str(body, "language_code") or "en",
+            reply_to_message_id=_opt_int(body, "reply_to_message_id"),
+        )
+
+    async def photo(self, request: web.Request) -> Any:
+        body = await _body(request)
+        return self.sandbox.user_sends_photo(
+            _int(request.match_info["user_id"], "user_id"),
+            caption=_opt_str(body, "caption"),
+            first_name=_opt_str(body, "first_name") or "Pat",
+            language_code=_opt_str(body, "language_code") or "en",
+            reply_to_message_id=_opt_int(body, "reply_to_message_id"),
         )
 
     async def press(self, request: web.Request) -> Any:
         body = await _body(request)
-        message_id = body.get("message_id")
         return self.sandbox.user_presses_button(
             _int(request.match_info["user_id"], "user_id"),
             label=_opt_str(body, "label"),
             callback_data=_opt_str(body, "callback_data"),
-            message_id=None if message_id is None else _int(message_id, "message_id"),
+            message_id=_opt_int(body, "message_id"),
             force=bool(body.get("force", False)),
         )
 

@@ -12,9 +12,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.sandbox.errors import TEXT_EMPTY, TEXT_TOO_LONG, ApiError, bad_request
+from bot.sandbox.errors import (
+    CAPTION_TOO_LONG,
+    TEXT_EMPTY,
+    TEXT_TOO_LONG,
+    ApiError,
+    bad_request,
+)
 
 MAX_TEXT_UTF16 = 4096
+MAX_CAPTION_UTF16 = 1024
 _HTML_TAGS = {
     "b": "bold",
     "strong": "bold",
@@ -253,20 +260,40 @@ def render_text(
     text: str, parse_mode: str | None, entities: list[Any] | None
 ) -> tuple[str, list[dict[str, Any]]]:
     """Apply ``parse_mode`` (or explicit ``entities``) and enforce Telegram's length rules."""
-    mode = (parse_mode or "").strip().lower()
-    if mode == "html":
-        plain, found = parse_html(text)
-    elif mode in ("markdownv2", "markdown"):
-        plain, found = parse_markdown(text, v2=mode == "markdownv2")
-    elif mode:
-        raise bad_request(f"Bad Request: unsupported parse_mode {parse_mode}")
-    else:
-        plain, found = text, _checked_entities(entities or [], utf16_len(text))
+    plain, found = _formatted(text, parse_mode, entities)
     if not plain.strip():
         raise bad_request(TEXT_EMPTY)
     if utf16_len(plain) > MAX_TEXT_UTF16:
         raise bad_request(TEXT_TOO_LONG)
     return plain, found
+
+
+def render_caption(
+    caption: str | None, parse_mode: str | None, entities: list[Any] | None
+) -> tuple[str, list[dict[str, Any]]]:
+    """A media caption: like :func:`render_text`, but it may be empty ("" then) and is shorter."""
+    if caption is None:
+        return "", []
+    plain, found = _formatted(caption, parse_mode, entities)
+    if not plain.strip():
+        return "", []
+    if utf16_len(plain) > MAX_CAPTION_UTF16:
+        raise bad_request(CAPTION_TOO_LONG)
+    return plain, found
+
+
+def _formatted(
+    text: str, parse_mode: str | None, entities: list[Any] | None
+) -> tuple[str, list[dict[str, Any]]]:
+    """Plain text and entities from ``parse_mode`` markup, or ``entities`` checked against it."""
+    mode = (parse_mode or "").strip().lower()
+    if mode == "html":
+        return parse_html(text)
+    if mode in ("markdownv2", "markdown"):
+        return parse_markdown(text, v2=mode == "markdownv2")
+    if mode:
+        raise bad_request(f"Bad Request: unsupported parse_mode {parse_mode}")
+    return text, _checked_entities(entities or [], utf16_len(text))
 
 
 def _checked_entities(entities: list[Any], size: int) -> list[dict[str, Any]]:

@@ -10,25 +10,30 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from bot.sandbox.errors import (
     CANT_EDIT,
     CHAT_ID_EMPTY,
     CHAT_NOT_FOUND,
+    COPY_NOT_FOUND,
     DELETE_NOT_FOUND,
     EDIT_NOT_FOUND,
+    FORWARD_NOT_FOUND,
     MESSAGE_ID_MISSING,
+    NO_TEXT_TO_EDIT,
     NOT_MODIFIED,
+    REPLY_NOT_FOUND,
     TEXT_EMPTY,
     UNSUPPORTED,
     bad_request,
     too_many_requests,
 )
-from bot.sandbox.formatting import render_text
+from bot.sandbox.formatting import render_caption, render_text
 from bot.sandbox.limits import RateLimiter
 from bot.sandbox.markup import validate_reply_markup
-from bot.sandbox.model import StoredMessage
+from bot.sandbox.model import Draft, StoredMessage
 from bot.sandbox.state import World
 
 Params = dict[str, Any]
@@ -76,6 +81,9 @@ class BotMethods:
         handlers: dict[str, Handler] = {
             "getme": self.get_me,
             "sendmessage": self.send_message,
+            "sendphoto": self.send_photo,
+            "copymessage": self.copy_message,
+            "forwardmessage": self.forward_message,
             "editmessagetext": self.edit_message_text,
             "editmessagereplymarkup": self.edit_message_reply_markup,
             "deletemessage": self.delete_message,
@@ -111,17 +119,48 @@ class BotMethods:
         text, entities = render_text(
             params["text"], params.get("parse_mode"), params.get("entities")
         )
-        markup = _markup(params)
-        wait = self.limiter.retry_after(record.user_id)
-        if wait is not None:
-            raise too_many_requests(wait)
-        message = self.world.bot_sends(record.user_id, text, entities, markup)
-        self.limiter.record(record.user_id)
-        return message
+        draft = Draft(text, entities, reply_markup=_markup(params))
+        return self._deliver(record.user_id, draft, params)
+
+    async def send_photo(self, params: Params) -> Any:
+        """Send a photo by a file_id the sandbox issued, with a caption of up to 1024 characters.
+
+        Telegram also takes an HTTP URL or an uploaded file. The sandbox answers a URL like an
+        unknown file_id (400 "wrong file identifier/HTTP URL specified") and a multipart upload
+        with 400 "sandbox accepts only file_ids it issued".
+        """
+        record = self.world.chat_for_bot(params["chat_id"])
+        photo = self.world.photos.lookup(params["photo"])
+        caption, entities = _caption(params)
+        draft = Draft(caption, entities, photo, reply_markup=_markup(params))
+        return self._deliver(record.user_id, draft, params)
+
+    async def copy_message(self, params: Params) -> Any:
+        """Copy a message without a link to it; a new caption replaces a photo's caption.
+
+        The copy keeps no keyboard of the original: only ``reply_markup`` sent with the call.
+        """
+        record = self.world.chat_for_bot(params["chat_id"])
+        draft = self._source(params, COPY_NOT_FOUND).content_draft()
+        if draft.photo is not None and "caption" in params:
+            caption, entities = _caption(params)
+            draft = replace(draft, text=caption, entities=entities)
+        draft = replace(draft, reply_markup=_markup(params))
+        message = self._deliver(record.user_id, draft, params)
+        return {"message_id": message["message_id"]}
+
+    async def forward_message(self, params: Params) -> Any:
+        """Forward a message: same content, ``forward_origin`` naming its first sender."""
+        record = self.world.chat_for_bot(params["chat_id"])
+        source = self._source(params, FORWARD_NOT_FOUND)
+        draft = replace(source.content_draft(), forward_origin=source.origin())
+        return self._deliver(record.user_id, draft, params)
 
     async def edit_message_text(self, params: Params) -> Any:
         """Replace a bot message's text; its inline keyboard goes unless sent again."""
         message = self._editable(params, EDIT_NOT_FOUND)
+        if message.photo is not None:
+            raise bad_request(NO_TEXT_TO_EDIT)
         if "text" not in params:
             raise bad_request(TEXT_EMPTY)
         text, entities = render_text(
@@ -137,7 +176,7 @@ class BotMethods:
             message.edit_date = self.world.now()
         message.reply_markup = markup
         self.world.changed()
-        return message.as_json(self.world.users[message.chat_id].chat_json())
+        return self.world.message_json(message)
 
     async def edit_message_reply_markup(self, params: Params) -> Any:
         """Replace (or, without reply_markup, remove) a bot message's inline keyboard."""
@@ -147,7 +186,7 @@ class BotMethods:
             raise bad_request(NOT_MODIFIED)
         message.reply_markup = markup
         self.world.changed()
-        return message.as_json(self.world.users[message.chat_id].chat_json())
+        return self.world.message_json(message)
 
     async def delete_message(self, params: Params) -> Any:
         """Delete a message of either side from a private chat."""
@@ -233,6 +272,45 @@ class BotMethods:
             raise bad_request("Bad Request: wrong parameter action in request")
         return True
 
+    def _deliver(self, chat_id: int, draft: Draft, params: Params) -> dict[str, Any]:
+        """Send a bot message within the rate limits (429 beyond them) as a reply if asked."""
+        draft = replace(draft, reply_to=self._reply_target(chat_id, params))
+        wait = self.limiter.retry_after(chat_id)
+        if wait is not None:
+            raise too_many_requests(wait)
+        message = self.world.bot_sends(chat_id, draft)
+        self.limiter.record(chat_id)
+        return self.world.message_json(message)
+
+    def _reply_target(self, chat_id: int, params: Params) -> int | None:
+        """The id of the message ``reply_parameters`` names in this chat, if any.
+
+        Replies to other chats (Telegram's external replies) are not simulated: they count as
+        not found. ``allow_sending_without_reply`` sends a plain message instead of failing.
+        """
+        wanted = params.get("reply_parameters")
+        if wanted is None:
+            return None
+        if not isinstance(wanted, dict):
+            raise bad_request("Bad Request: can't parse reply parameters JSON object")
+        message_id = wanted.get("message_id")
+        in_chat = wanted.get("chat_id") in (None, chat_id)
+        if isinstance(message_id, int) and in_chat and self.world.find_message(chat_id, message_id):
+            return message_id
+        if wanted.get("allow_sending_without_reply"):
+            return None
+        raise bad_request(REPLY_NOT_FOUND)
+
+    def _source(self, params: Params, not_found: str) -> StoredMessage:
+        """The message a copy or forward takes from ``from_chat_id``."""
+        from_chat = params["from_chat_id"]
+        if not isinstance(from_chat, int) or from_chat not in self.world.messages:
+            raise bad_request(CHAT_NOT_FOUND)
+        message = self.world.find_message(from_chat, params["message_id"])
+        if message is None:
+            raise bad_request(not_found)
+        return message
+
     def _editable(self, params: Params, not_found: str) -> StoredMessage:
         """The bot message an edit targets, or the error Telegram gives for it."""
         if "inline_message_id" in params:
@@ -255,6 +333,13 @@ def _markup(params: Params) -> dict[str, Any] | None:
     if "reply_markup" not in params:
         return None
     return validate_reply_markup(params["reply_markup"])
+
+
+def _caption(params: Params) -> tuple[str, list[dict[str, Any]]]:
+    """The formatted ``caption`` parameter ("" without one) and its entities."""
+    return render_caption(
+        params.get("caption"), params.get("parse_mode"), params.get("caption_entities")
+    )
 
 
 def _inline_only(markup: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -11,9 +11,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from bot.sandbox.markup import Button, inline_buttons
+from bot.sandbox.media import PhotoSizes
 
 Who = Literal["user", "bot"]
 EntryKind = Literal["message", "button_press", "callback_answer"]
+Content = Literal["text", "photo"]
 
 BOT_FIRST_NAME = "Aftercare Sandbox"
 BOT_USERNAME = "aftercare_sandbox_bot"
@@ -57,9 +59,27 @@ class UserRecord:
         return {"id": self.user_id, "type": "private", "first_name": self.first_name}
 
 
+@dataclass(frozen=True)
+class Draft:
+    """What a new message says, before its chat gives it an id and a date.
+
+    ``text`` is the message text, or a photo's caption ("" for none); ``entities`` go with it.
+    """
+
+    text: str
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    photo: PhotoSizes | None = None
+    reply_markup: dict[str, Any] | None = None
+    reply_to: int | None = None
+    forward_origin: dict[str, Any] | None = None
+
+
 @dataclass
 class StoredMessage:
-    """A message in a private chat, as it currently stands."""
+    """A message in a private chat, as it currently stands.
+
+    For a photo, ``text`` and ``entities`` are its caption ("" when it has none).
+    """
 
     chat_id: int
     message_id: int
@@ -72,23 +92,59 @@ class StoredMessage:
     edit_date: datetime | None = None
     history: list[str] = field(default_factory=list)
     deleted: bool = False
+    photo: PhotoSizes | None = None
+    reply_to: int | None = None
+    forward_origin: dict[str, Any] | None = None
 
-    def as_json(self, chat: dict[str, Any]) -> dict[str, Any]:
-        """The Telegram Message object."""
+    @property
+    def content(self) -> Content:
+        """What the message shows besides its words."""
+        return "text" if self.photo is None else "photo"
+
+    def content_draft(self) -> Draft:
+        """A draft of the same content (no keyboard, no reply), as copies and forwards start."""
+        return Draft(self.text, list(self.entities), self.photo)
+
+    def origin(self) -> dict[str, Any]:
+        """The MessageOrigin a forward of this message shows (the first origin, if a forward)."""
+        if self.forward_origin is not None:
+            return self.forward_origin
+        return {"type": "user", "sender_user": self.from_user, "date": int(self.date.timestamp())}
+
+    def as_json(
+        self, chat: dict[str, Any], reply_to_message: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The Telegram Message object (``reply_to_message`` is the replied-to one's)."""
         message: dict[str, Any] = {
             "message_id": self.message_id,
             "from": self.from_user,
             "chat": chat,
             "date": int(self.date.timestamp()),
-            "text": self.text,
         }
-        if self.entities:
-            message["entities"] = self.entities
+        if self.forward_origin is not None:
+            message["forward_origin"] = self.forward_origin
+        if reply_to_message is not None:
+            message["reply_to_message"] = reply_to_message
+        message.update(self._content_json())
         if self.reply_markup is not None and "inline_keyboard" in self.reply_markup:
             message["reply_markup"] = self.reply_markup
         if self.edit_date is not None:
             message["edit_date"] = int(self.edit_date.timestamp())
         return message
+
+    def _content_json(self) -> dict[str, Any]:
+        """``text`` and ``entities``, or ``photo`` with ``caption`` and ``caption_entities``."""
+        if self.photo is None:
+            text: dict[str, Any] = {"text": self.text}
+            if self.entities:
+                text["entities"] = self.entities
+            return text
+        photo: dict[str, Any] = {"photo": [dict(size) for size in self.photo]}
+        if self.text:
+            photo["caption"] = self.text
+        if self.entities:
+            photo["caption_entities"] = self.entities
+        return photo
 
 
 @dataclass
@@ -124,8 +180,11 @@ LogItem = StoredMessage | ButtonPress | CallbackAnswer
 class TranscriptEntry:
     """One line of a chat as a person would read it, including presses and button answers.
 
-    For messages, ``text`` is the current text (edits applied), ``edit_history`` the earlier
-    texts oldest first. For presses, ``text`` is the button label; for answers, the answer text.
+    For messages, ``text`` is the current text (edits applied) or a photo's caption ("" for
+    none), ``edit_history`` the earlier texts oldest first; ``content`` says "text" or "photo",
+    ``caption`` is the caption (None for text messages and bare photos), ``file_id`` the
+    largest photo size's, ``reply_to`` the id of the message replied to. For presses, ``text``
+    is the button label; for answers, the answer text (those four fields are None then).
     """
 
     who: Who
@@ -139,6 +198,10 @@ class TranscriptEntry:
     deleted: bool = False
     callback_data: str | None = None
     show_alert: bool = False
+    content: Content | None = None
+    caption: str | None = None
+    file_id: str | None = None
+    reply_to: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-friendly dict (ISO date, buttons as lists)."""
@@ -154,23 +217,17 @@ class TranscriptEntry:
             "deleted": self.deleted,
             "callback_data": self.callback_data,
             "show_alert": self.show_alert,
+            "content": self.content,
+            "caption": self.caption,
+            "file_id": self.file_id,
+            "reply_to": self.reply_to,
         }
 
 
 def to_entry(item: LogItem) -> TranscriptEntry:
     """Snapshot one log item as a transcript entry."""
     if isinstance(item, StoredMessage):
-        return TranscriptEntry(
-            who=item.sender,
-            kind="message",
-            message_id=item.message_id,
-            text=item.text,
-            date=item.date,
-            buttons=inline_buttons(item.reply_markup),
-            edited=item.edit_date is not None,
-            edit_history=tuple(item.history),
-            deleted=item.deleted,
-        )
+        return _message_entry(item)
     if isinstance(item, ButtonPress):
         return TranscriptEntry(
             who="user",
@@ -188,4 +245,24 @@ def to_entry(item: LogItem) -> TranscriptEntry:
         date=item.date,
         callback_data=item.data,
         show_alert=item.show_alert,
+    )
+
+
+def _message_entry(message: StoredMessage) -> TranscriptEntry:
+    """Snapshot one message (text or photo) as a transcript entry."""
+    is_photo = message.photo is not None
+    return TranscriptEntry(
+        who=message.sender,
+        kind="message",
+        message_id=message.message_id,
+        text=message.text,
+        date=message.date,
+        buttons=inline_buttons(message.reply_markup),
+        edited=message.edit_date is not None,
+        edit_history=tuple(message.history),
+        deleted=message.deleted,
+        content=message.content,
+        caption=(message.text or None) if is_photo else None,
+        file_id=message.photo[-1]["file_id"] if message.photo else None,
+        reply_to=message.reply_to,
     )

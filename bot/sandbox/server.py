@@ -9,7 +9,7 @@ Behaviour worth knowing:
 * Any token shaped ``<digits>:<chars>`` is accepted (others get 401); the digits are the bot id.
 * Methods are looked up in the bundled Bot API 10.1 spec: unknown → 404 "Not Found"; missing
   required parameters → 400 with Telegram's wording. Implemented: getMe, getUpdates,
-  sendMessage, editMessageText, editMessageReplyMarkup, deleteMessage, answerCallbackQuery,
+  sendMessage, sendPhoto, copyMessage, forwardMessage, editMessageText, editMessageReplyMarkup, deleteMessage, answerCallbackQuery,
   set/get/deleteMyCommands, setWebhook, deleteWebhook, getWebhookInfo, sendChatAction, close,
   logOut. Harmless profile setters (setMyDescription, setMyShortDescription, setMyName,
   setChatMenuButton, setMyDefaultAdministratorRights) answer ``true``; every other spec'd
@@ -17,6 +17,11 @@ Behaviour worth knowing:
 * Private chats only (chat id == user id); a chat exists once its user has written or pressed.
 * parse_mode HTML/MarkdownV2/Markdown is applied, so transcripts show what the user would see.
 * editMessageText without reply_markup removes the inline keyboard, as Telegram does.
+* Photos: users send photos the sandbox issues file_ids for; sendPhoto takes only those
+  file_ids (an unknown one is 400 "wrong file identifier/HTTP URL specified"), and any uploaded
+  file is refused with 400 "sandbox accepts only file_ids it issued".
+* Replies: ``reply_parameters`` must name a message of the same chat (else 400 "message to be
+  replied not found"); the returned Message carries it as ``reply_to_message``.
 * A blocked user who writes again has unblocked the bot (as "Restart bot" does in the app).
 * The webhook is only stored, never called; callback queries never expire.
 """
@@ -52,7 +57,7 @@ logger = logging.getLogger(__name__)
 _TOKEN = re.compile(r"^(\d{1,19}):([A-Za-z0-9_-]+)$")
 _ABOUT = """Aftercare sandbox: a local stand-in for the Telegram Bot API.
 Bot API:  {url}/bot<TOKEN>/<method>   (PTB: Bot(token, base_url="{url}/bot"))
-Control:  {url}/control/...   users/<id>/text|press|block|unblock, chats/<id>/transcript,
+Control:  {url}/control/...   users/<id>/text|photo|press|block|unblock, chats/<id>/transcript,
           faults (POST, DELETE), stats
 """
 
@@ -151,11 +156,46 @@ class Sandbox:
     # -- acting as users ----------------------------------------------------------------------
 
     def user_sends_text(
-        self, user_id: int, text: str, *, first_name: str = "Pat", language_code: str = "en"
+        self,
+        user_id: int,
+        text: str,
+        *,
+        first_name: str = "Pat",
+        language_code: str = "en",
+        reply_to_message_id: int | None = None,
     ) -> dict[str, Any]:
-        """The user writes ``text`` to the bot; returns the queued Update."""
+        """The user writes ``text`` to the bot; returns the queued Update.
+
+        With ``reply_to_message_id`` the text replies to that message of the chat (ControlError
+        if there is none), and the Update's message carries it as ``reply_to_message``.
+        """
         return self.world.user_sends_text(
-            user_id, text, first_name=first_name, language_code=language_code
+            user_id,
+            text,
+            first_name=first_name,
+            language_code=language_code,
+            reply_to_message_id=reply_to_message_id,
+        )
+
+    def user_sends_photo(
+        self,
+        user_id: int,
+        *,
+        caption: str | None = None,
+        first_name: str = "Pat",
+        language_code: str = "en",
+        reply_to_message_id: int | None = None,
+    ) -> dict[str, Any]:
+        """The user sends a photo (a new one, in a few sizes); returns the queued Update.
+
+        Its PhotoSize file_ids are remembered, so the bot can send the photo back by file_id.
+        """
+        return self.world.user_sends_photo(
+            user_id,
+            caption=caption,
+            first_name=first_name,
+            language_code=language_code,
+            reply_to_message_id=reply_to_message_id,
         )
 
     def user_presses_button(
@@ -232,7 +272,7 @@ class Sandbox:
         count: int,
         timeout: float = 5.0,  # noqa: ASYNC109 - as in wait_for
     ) -> list[TranscriptEntry]:
-        """Wait until the bot has at least ``count`` messages in the chat; return them all."""
+        """Wait until the bot has at least ``count`` messages (text or photo); return them all."""
         await self.wait_for(
             lambda: len(self.bot_messages(chat_id)) >= count,
             timeout,

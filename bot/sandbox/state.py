@@ -16,9 +16,11 @@ from typing import Any
 
 from bot.sandbox.errors import BLOCKED, CHAT_NOT_FOUND, QUERY_INVALID, ApiError, bad_request
 from bot.sandbox.markup import find_button
+from bot.sandbox.media import PhotoBook
 from bot.sandbox.model import (
     ButtonPress,
     CallbackAnswer,
+    Draft,
     LogItem,
     StoredMessage,
     TranscriptEntry,
@@ -66,6 +68,7 @@ class World:
         self.log: dict[int, list[LogItem]] = {}
         self.updates: list[dict[str, Any]] = []
         self.presses: dict[str, ButtonPress] = {}
+        self.photos = PhotoBook()
         self.webhook: dict[str, Any] = {}
         self.allowed_updates: list[str] | None = None
         self._update_ids = itertools.count(1)
@@ -90,19 +93,36 @@ class World:
         return record
 
     def user_sends_text(
-        self, user_id: int, text: str, *, first_name: str = "Pat", language_code: str = "en"
+        self,
+        user_id: int,
+        text: str,
+        *,
+        first_name: str = "Pat",
+        language_code: str = "en",
+        reply_to_message_id: int | None = None,
     ) -> dict[str, Any]:
         """Queue a text message from the user; a leading /command gets a bot_command entity."""
-        if user_id <= 0:
-            raise ControlError("user ids of private chats are positive")
         if not text:
             raise ControlError("a user cannot send an empty message")
-        record = self.user(user_id, first_name, language_code)
-        record.first_name, record.language_code = first_name, language_code
-        if record.blocked:
-            self.set_blocked(user_id, blocked=False)
-        message = self._store(user_id, "user", record.as_json(), text, command_entities(text))
-        return self.queue_update("message", message.as_json(record.chat_json()))
+        reply_to = self._user_reply(user_id, reply_to_message_id)
+        record = self._writer(user_id, first_name, language_code)
+        return self._user_message(record, Draft(text, command_entities(text), reply_to=reply_to))
+
+    def user_sends_photo(
+        self,
+        user_id: int,
+        *,
+        caption: str | None = None,
+        first_name: str = "Pat",
+        language_code: str = "en",
+        reply_to_message_id: int | None = None,
+    ) -> dict[str, Any]:
+        """Queue a newly issued photo from the user, with an optional caption."""
+        reply_to = self._user_reply(user_id, reply_to_message_id)
+        record = self._writer(user_id, first_name, language_code)
+        text = caption or ""
+        draft = Draft(text, command_entities(text), self.photos.issue(), reply_to=reply_to)
+        return self._user_message(record, draft)
 
     def user_presses_button(
         self,
@@ -144,6 +164,27 @@ class World:
         }
         return self.queue_update("my_chat_member", payload)
 
+    def _writer(self, user_id: int, first_name: str, language_code: str) -> UserRecord:
+        """The user about to write, with their current name; writing unblocks the bot."""
+        if user_id <= 0:
+            raise ControlError("user ids of private chats are positive")
+        record = self.user(user_id, first_name, language_code)
+        record.first_name, record.language_code = first_name, language_code
+        if record.blocked:
+            self.set_blocked(user_id, blocked=False)
+        return record
+
+    def _user_reply(self, chat_id: int, message_id: int | None) -> int | None:
+        """``message_id`` if the user can reply to it (None stays None); ControlError if not."""
+        if message_id is not None and self.find_message(chat_id, message_id) is None:
+            raise ControlError(f"no message {message_id} in chat {chat_id} to reply to")
+        return message_id
+
+    def _user_message(self, record: UserRecord, draft: Draft) -> dict[str, Any]:
+        """Store the user's message and queue its message update."""
+        message = self._store(record.user_id, "user", record.as_json(), draft)
+        return self.queue_update("message", self.message_json(message))
+
     def _button_message(
         self, chat_id: int, label: str | None, data: str | None, message_id: int | None
     ) -> tuple[StoredMessage, tuple[str, str | None]] | None:
@@ -176,7 +217,7 @@ class World:
         self.presses[press.query_id] = press
         self.log[record.user_id].append(press)
         if message is not None and not message.deleted:
-            message_json = message.as_json(record.chat_json())
+            message_json = self.message_json(message)
         else:  # Telegram's InaccessibleMessage: date 0
             message_json = {"message_id": message_id, "chat": record.chat_json(), "date": 0}
         payload = {
@@ -199,16 +240,9 @@ class World:
             raise ApiError(403, BLOCKED)
         return record
 
-    def bot_sends(
-        self,
-        chat_id: int,
-        text: str,
-        entities: list[dict[str, Any]],
-        markup: dict[str, Any] | None,
-    ) -> dict[str, Any]:
-        """Store a bot message and return its Message JSON."""
-        message = self._store(chat_id, "bot", self.bot_user_short(), text, entities, markup)
-        return message.as_json(self.users[chat_id].chat_json())
+    def bot_sends(self, chat_id: int, draft: Draft) -> StoredMessage:
+        """Store a bot message in the chat."""
+        return self._store(chat_id, "bot", self.bot_user_short(), draft)
 
     def answer_press(self, query_id: str, text: str | None, show_alert: bool) -> None:
         """Mark a callback query answered (once) and log the answer in the chat."""
@@ -228,13 +262,7 @@ class World:
         return {key: self.bot_user[key] for key in keys}
 
     def _store(
-        self,
-        chat_id: int,
-        sender: Who,
-        from_user: dict[str, Any],
-        text: str,
-        entities: list[dict[str, Any]],
-        markup: dict[str, Any] | None = None,
+        self, chat_id: int, sender: Who, from_user: dict[str, Any], draft: Draft
     ) -> StoredMessage:
         """Append a message to a chat with the chat's next message id."""
         message = StoredMessage(
@@ -243,9 +271,12 @@ class World:
             sender=sender,
             from_user=from_user,
             date=self.now(),
-            text=text,
-            entities=entities,
-            reply_markup=markup,
+            text=draft.text,
+            entities=draft.entities,
+            reply_markup=draft.reply_markup,
+            photo=draft.photo,
+            reply_to=draft.reply_to,
+            forward_origin=draft.forward_origin,
         )
         self.messages[chat_id][message.message_id] = message
         self.log[chat_id].append(message)
@@ -253,6 +284,22 @@ class World:
         return message
 
     # -- updates and reading ------------------------------------------------------------------
+
+    def find_message(self, chat_id: Any, message_id: int) -> StoredMessage | None:
+        """The chat's message with that id, unless it does not exist or was deleted."""
+        chat = self.messages.get(chat_id) if isinstance(chat_id, int) else None
+        message = chat.get(message_id) if chat is not None else None
+        if message is None or message.deleted:
+            return None
+        return message
+
+    def message_json(self, message: StoredMessage, *, nested: bool = False) -> dict[str, Any]:
+        """The Message object; a reply carries the replied-to message, one level deep only."""
+        target = None
+        if message.reply_to is not None and not nested:
+            target = self.find_message(message.chat_id, message.reply_to)
+        reply = None if target is None else self.message_json(target, nested=True)
+        return message.as_json(self.users[message.chat_id].chat_json(), reply)
 
     def queue_update(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Append an update of ``kind`` (e.g. "message") to the pending queue."""

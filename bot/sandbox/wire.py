@@ -1,7 +1,8 @@
 """The Bot API's HTTP wire format: reading parameters and writing (or withholding) answers.
 
 Parameters come from the query string plus a JSON, form-encoded or multipart body, which is how
-PTB and other clients send them (PTB posts forms with non-string values JSON-encoded).
+PTB and other clients send them (PTB posts forms with non-string values JSON-encoded). Uploaded
+files are refused: the sandbox only takes back the file_ids it issued.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.errors import ApiError, bad_request
+from bot.sandbox.errors import UPLOADS_REFUSED, ApiError, bad_request
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -29,7 +30,7 @@ async def drop_connection(request: web.Request) -> web.StreamResponse:
 
 
 async def read_params(request: web.Request) -> dict[str, Any]:
-    """Query string plus a JSON, form-encoded or multipart body (files are ignored)."""
+    """Query string plus a JSON, form-encoded or multipart body; an uploaded file is a 400."""
     params: dict[str, Any] = dict(request.query)
     if not request.body_exists:
         return params
@@ -43,6 +44,8 @@ async def read_params(request: web.Request) -> dict[str, Any]:
         params.update(body)
     elif request.content_type in _FORM_TYPES:
         form = await request.post()
+        if any(isinstance(value, web.FileField) for value in form.values()):
+            raise bad_request(UPLOADS_REFUSED)
         params.update({key: value for key, value in form.items() if isinstance(value, str)})
     return params
 
