@@ -84,6 +84,7 @@ class Rule:
     id: str
     level: Level
     basis: str
+    staff: str = ""
     expected_through_day: int | None = None
     worse_level: Level | None = None
     worse_after_day: int = 3
@@ -98,6 +99,17 @@ class Texts:
     unsure: str
     question: str
     options: tuple[ClarifyOption, ...]
+    emergency_default: str = "your local emergency number"
+    emergency_number: str = "{number}"
+
+    def reply(self, level: Level, emergency_number: str | None) -> str:
+        """The reply for ``level``, naming the clinic's emergency number if it gave one."""
+        call = (
+            self.emergency_number.format(number=emergency_number)
+            if emergency_number
+            else self.emergency_default
+        )
+        return self.replies[level].replace("{emergency}", call)
 
 
 @dataclass(frozen=True)
@@ -138,8 +150,13 @@ def triage(
     rules: TriageRules,
     locale: str = "en",
     profile: Mapping[str, object] | None = None,
+    emergency_number: str | None = None,
 ) -> TriageResult:
-    """The most severe level the message supports on this day, and what to reply."""
+    """The most severe level the message supports on this day, and what to reply.
+
+    ``emergency_number`` is the clinic's (e.g. "112"); without it the reply says
+    "your local emergency number".
+    """
     locale = locale if locale in rules.lexicons else rules.fallback_locale
     reading = read(text, rules.lexicons[locale])
     findings: dict[str, Finding] = {}
@@ -150,34 +167,50 @@ def triage(
         if known is None or level > known.level:
             findings[rule.id] = Finding(rule.id, level, match.term.text)
     ordered = tuple(sorted(findings.values(), key=lambda f: (-f.level.rank, f.rule)))
+    say = _Say(rules, locale, emergency_number)
     if ordered:
-        return _result(rules, locale, ordered[0].level, ordered)
+        return say.result(ordered[0].level, ordered)
     if reading.cues & {"hint", "severe", "worse"}:
-        return _unsure(rules, locale, reading.cues)
+        return say.unsure(reading.cues)
     if "body" in reading.cues and not {"chat", "question"} <= reading.cues:
-        return _unsure(rules, locale, reading.cues)
+        return say.unsure(reading.cues)
     if reading.negated_rules:
-        return _result(rules, locale, Level.EXPECTED, ())
+        return say.result(Level.EXPECTED, ())
     if reading.cues & {"chat", "question", "better"}:
-        return _result(rules, locale, Level.NOT_A_SYMPTOM, ())
+        return say.result(Level.NOT_A_SYMPTOM, ())
     if len([t for t in tokenize(text) if t[0].isalnum()]) >= 4:
-        return _unsure(rules, locale, reading.cues)
-    return _result(rules, locale, Level.NOT_A_SYMPTOM, ())
+        return say.unsure(reading.cues)
+    return say.result(Level.NOT_A_SYMPTOM, ())
 
 
-def _unsure(rules: TriageRules, locale: str, cues: frozenset[str]) -> TriageResult:
-    texts = rules.texts[locale]
-    level = Level.URGENT if cues & {"severe", "worse"} else Level.ROUTINE_FOLLOWUP
-    reply = texts.replies[level] if level == Level.URGENT else texts.unsure
-    replies = {lvl.value: text for lvl, text in texts.replies.items()}
-    clarify = Clarification(texts.question, texts.options, replies)
-    return TriageResult(level, (), reply, clarify, locale=locale)
+@dataclass(frozen=True)
+class _Say:
+    """Words a result in one locale, with the clinic's emergency number."""
+
+    rules: TriageRules
+    locale: str
+    emergency_number: str | None
+
+    def unsure(self, cues: frozenset[str]) -> TriageResult:
+        texts = self.rules.texts[self.locale]
+        level = Level.URGENT if cues & {"severe", "worse"} else Level.ROUTINE_FOLLOWUP
+        reply = texts.reply(level, self.emergency_number) if level == Level.URGENT else texts.unsure
+        replies = {lvl.value: texts.reply(lvl, self.emergency_number) for lvl in texts.replies}
+        clarify = Clarification(texts.question, texts.options, replies)
+        return TriageResult(level, (), reply, clarify, locale=self.locale)
+
+    def result(self, level: Level, findings: tuple[Finding, ...]) -> TriageResult:
+        return _result(self.rules, self.locale, level, findings, self.emergency_number)
 
 
 def _result(
-    rules: TriageRules, locale: str, level: Level, findings: tuple[Finding, ...]
+    rules: TriageRules,
+    locale: str,
+    level: Level,
+    findings: tuple[Finding, ...],
+    emergency_number: str | None = None,
 ) -> TriageResult:
-    reply = rules.texts[locale].replies[level]
+    reply = rules.texts[locale].reply(level, emergency_number)
     if level == Level.EXPECTED and findings:
         advice = [rules.rules[f.rule].advice.get(locale, "") for f in findings if f.level == level]
         reply = " ".join([reply, *dict.fromkeys(a for a in advice if a)])

@@ -49,11 +49,14 @@ class ReplySpec(_Strict):
     unsure: Text
     question: Text
     options: dict[str, Text]
+    emergency_default: Text  # "{emergency}" when the clinic gave no number
+    emergency_number: Annotated[str, StringConstraints(pattern=r"\{number\}")]
 
 
 class RuleSpec(_Strict):
     id: RuleId
     level: Level
+    staff: Text  # how the clinic's staff see this finding in an alert
     basis: Text
     terms: dict[str, list[Text]]
     emoji: list[Text] = []
@@ -150,6 +153,7 @@ def _compile(spec: RulesSpec) -> TriageRules:
         r.id: Rule(
             id=r.id,
             level=r.level,
+            staff=r.staff,
             basis=r.basis,
             expected_through_day=r.expected_through_day,
             worse_level=r.worse_level,
@@ -187,6 +191,8 @@ def _compile(spec: RulesSpec) -> TriageRules:
             unsure=reply.unsure,
             question=reply.question,
             options=tuple(ClarifyOption(key, reply.options[key]) for key in CLARIFY_KEYS),
+            emergency_default=reply.emergency_default,
+            emergency_number=reply.emergency_number,
         )
     return TriageRules(rules=rules, lexicons=lexicons, texts=texts, fallback_locale=base)
 

@@ -11,7 +11,12 @@ import pytest
 from messages.triage import Level, decide_clarification, load_rules, triage
 from messages.triage.engine import TriageRules
 
-LABELLED = Path(__file__).parents[1] / "data" / "triage_labelled.jsonl"
+DATA = Path(__file__).parents[1] / "data"
+LABELLED = DATA / "triage_labelled.jsonl"
+# Written by someone who never saw the rules. Its first run scored 80.3% exactly with
+# 48.3% emergency recall; the rules were widened after that, so it is no longer blind.
+SECOND_OPINION = DATA / "triage_heldout.jsonl"
+BOTH_SETS = pytest.mark.parametrize("source", [LABELLED, SECOND_OPINION], ids=lambda p: p.stem)
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +24,8 @@ def rules() -> TriageRules:
     return load_rules()
 
 
-def labelled() -> list[dict[str, object]]:
-    return [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines() if line]
+def labelled(source: Path = LABELLED) -> list[dict[str, object]]:
+    return [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line]
 
 
 def level(rules: TriageRules, text: str, days: int, locale: str = "en") -> Level:
@@ -45,9 +50,10 @@ def test_the_labelled_set_is_broad_enough() -> None:
     assert sum(len(levels) > 1 for levels in by_text.values()) >= 10  # day-dependent pairs
 
 
-def test_every_emergency_and_urgent_message_is_recalled(rules: TriageRules) -> None:
+@BOTH_SETS
+def test_every_emergency_and_urgent_message_is_recalled(rules: TriageRules, source: Path) -> None:
     missed = []
-    for row in labelled():
+    for row in labelled(source):
         wanted = Level(str(row["level"]))
         if wanted >= Level.URGENT:
             got = level(rules, str(row["text"]), int(str(row["days"])), str(row["locale"]))
@@ -56,9 +62,12 @@ def test_every_emergency_and_urgent_message_is_recalled(rules: TriageRules) -> N
     assert not missed
 
 
-def test_the_labelled_set_is_triaged_at_least_90_percent_exactly(rules: TriageRules) -> None:
+@BOTH_SETS
+def test_the_labelled_set_is_triaged_at_least_90_percent_exactly(
+    rules: TriageRules, source: Path
+) -> None:
     confusion: Counter[tuple[str, str]] = Counter()
-    for row in labelled():
+    for row in labelled(source):
         got = level(rules, str(row["text"]), int(str(row["days"])), str(row["locale"]))
         confusion[str(row["level"]), got.value] += 1
     total = sum(confusion.values())
@@ -93,8 +102,18 @@ def test_negation_stops_at_the_end_of_its_clause(rules: TriageRules) -> None:
 
 
 def test_bleeding_that_will_not_stop_is_not_read_as_negated(rules: TriageRules) -> None:
-    assert level(rules, "the bleeding won't stop", 0) == Level.URGENT
+    assert level(rules, "the bleeding won't stop", 0) == Level.EMERGENCY
     assert level(rules, "bleeding has stopped", 0) == Level.EXPECTED
+
+
+def test_bleeding_that_keeps_coming_back_is_urgent_not_an_emergency(rules: TriageRules) -> None:
+    assert level(rules, "it keeps bleeding when I touch it", 2) == Level.URGENT
+
+
+def test_new_confusion_and_chest_pain_are_emergencies(rules: TriageRules) -> None:
+    assert level(rules, "fever and my husband says I'm not making sense", 4) == Level.EMERGENCY
+    assert level(rules, "chest pain and my face is swollen", 1) == Level.EMERGENCY
+    assert level(rules, "давит в груди", 1, "ru") == Level.EMERGENCY
 
 
 @pytest.mark.parametrize("text", ["itchey", "swolen face", "redd cheeks", "blistery lip"])
@@ -129,7 +148,7 @@ def test_emoji_count(rules: TriageRules) -> None:
 
 def test_an_emergency_reply_starts_with_the_emergency_instruction(rules: TriageRules) -> None:
     assert triage("I can't breathe", 0, rules).reply.startswith("Call your local emergency number")
-    assert triage("no puedo respirar", 0, rules, "es").reply.startswith("Llame ahora")
+    assert triage("no puedo respirar", 0, rules, "es").reply.startswith("Llama ahora")
     assert triage("ich kriege keine Luft", 0, rules, "de").reply.startswith("Rufen Sie jetzt")
     assert triage("не могу дышать", 0, rules, "ru").reply.startswith("Немедленно позвоните")
 
