@@ -17,6 +17,8 @@ from bot.handlers import (
     profile,
     schedule,
     settings,
+    staff,
+    symptoms,
     treatment,
 )
 from bot.services import SERVICES_KEY, Services
@@ -57,6 +59,8 @@ def build_application(
         outdoors,
         actions,
         course,
+        staff,
+        symptoms,
         fallbacks,
     ):
         application.add_handlers(module.HANDLERS)

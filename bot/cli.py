@@ -105,6 +105,11 @@ async def _run(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         await start_or_explain(daemon, settings)
+        if settings.staff_code is None and daemon.clinic is not None:
+            console.print(
+                f"Clinic staff join by sending the bot: /staff {daemon.clinic.staff_code}",
+                markup=False,
+            )
         console.print("aftercare is running; Ctrl+C stops it.")
         await stop.wait()
     finally:

@@ -34,6 +34,9 @@ def action_label(action: Action, t: Translator) -> str:
     return labels[action]
 
 
+ANSWERS_IN_ONE_ROW = 3  # "Yes / Not yet / Not sure" fit on a phone's row; six do not
+
+
 def compose(due: DueMessage) -> Outbound:
     rendered = render_step(
         due.spec, due.step_id, due.patient.locale, course=due.course, session=due.course_number
@@ -43,8 +46,10 @@ def compose(due: DueMessage) -> Outbound:
         Button(label=choice.label, data=answer_data(due.reminder_id, choice.answer_id))
         for choice in rendered.choices
     )
-    if answers:
-        rows.append(answers)
+    if len(answers) <= ANSWERS_IN_ONE_ROW:
+        rows.extend([answers] if answers else [])
+    else:  # a longer list of answers, one a row, so that each label stays readable
+        rows.extend((answer,) for answer in answers)
     t = translator(due.patient.locale)
     # One action a row, so that longer translated labels stay whole on a phone.
     for action in due.spec.step(due.step_id).actions:

@@ -21,16 +21,20 @@ from telegram import Bot, Update
 from telegram.error import NetworkError
 from telegram.ext import Application
 
+from bot.alerts import AlertConfig, Alerter
 from bot.app import COMMANDS, build_application
 from bot.compose import compose
 from bot.pacing import Pacer
 from bot.sender import TelegramSender
 from bot.services import Services
 from bot.settings import Settings
+from messages.triage import load_rules
 from schedules.catalog import ProtocolCatalog
+from schedules.clinics import ClinicConfig, ensure_clinic
 from schedules.clock import Clock, FastClock
 from schedules.db import create_schema, make_engine, session_factory
 from schedules.dispatcher import DispatchConfig, Dispatcher, DispatchReport
+from schedules.models import Clinic
 from schedules.protocol import bundled_protocol
 
 log = logging.getLogger(__name__)
@@ -63,6 +67,17 @@ async def reach_bot_api(bot: Bot, *, patience: float) -> None:
             delay = min(delay * 2, 10.0)
 
 
+def clinic_config(settings: Settings) -> ClinicConfig:
+    return ClinicConfig(
+        slug=settings.clinic_slug,
+        name=settings.clinic_name,
+        timezone=settings.clinic_timezone,
+        phone=settings.clinic_phone,
+        emergency_number=settings.clinic_emergency_number,
+        staff_code=settings.staff_code,
+    )
+
+
 class Daemon:
     def __init__(
         self, settings: Settings, clock: Clock, *, token: str, base_url: str | None
@@ -81,16 +96,26 @@ class Daemon:
         self.application: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._send_bot: Bot | None = None
         self.dispatcher: Dispatcher | None = None
+        self.alerter: Alerter | None = None
+        self.clinic: Clinic | None = None
+        self.alerts_sent = 0
 
     async def start(self, *, poll: bool = True) -> None:
         await create_schema(self.engine)
         await self.catalog.publish(bundled_protocol(self.settings.protocol))
+        async with self.sessions() as session:
+            self.clinic = await ensure_clinic(
+                session, clinic_config(self.settings), self.clock.now()
+            )
+        rules = load_rules()
         services = Services(
             sessions=self.sessions,
             clock=self.clock,
             catalog=self.catalog,
             protocol_slug=self.settings.protocol,
             wake_dispatcher=self.wake,
+            triage_rules=rules,
+            clinic_slug=self.settings.clinic_slug,
         )
         self.application = build_application(
             token=self._token, base_url=self._base_url, services=services
@@ -98,6 +123,10 @@ class Daemon:
         self._send_bot = Bot(self._token, base_url=self._base_url or "https://api.telegram.org/bot")
         await reach_bot_api(self._send_bot, patience=self.settings.startup_wait_seconds)
         self.dispatcher = self._build_dispatcher(self._send_bot)
+        self.alerter = Alerter(
+            self.sessions, self.clock, self._sender, rules, self.catalog,
+            AlertConfig(lease=self._lease),
+        )  # fmt: skip
         await self.application.initialize()
         await self.application.bot.set_my_commands(COMMANDS)
         await self.application.start()
@@ -117,15 +146,15 @@ class Daemon:
         speed = self.clock.speed if isinstance(self.clock, FastClock) else 1.0
         self._worker = worker_name()
         pacer = Pacer(self.clock, per_second=self.settings.messages_per_second)
+        self._sender = TelegramSender(bot, pacer)  # one pacer: reminders and alerts share it
+        self._lease = timedelta(seconds=self.settings.claim_lease_seconds * speed)
         config = DispatchConfig(
             worker=self._worker,
             batch=self.settings.dispatch_batch,
-            lease=timedelta(seconds=self.settings.claim_lease_seconds * speed),
+            lease=self._lease,
             max_attempts=self.settings.max_send_attempts,
         )
-        return Dispatcher(
-            self.sessions, self.clock, TelegramSender(bot, pacer), compose, self.catalog, config
-        )
+        return Dispatcher(self.sessions, self.clock, self._sender, compose, self.catalog, config)
 
     def wake(self) -> None:
         """Something may be due (a new plan, the alarm): run a dispatch pass soon."""
@@ -134,8 +163,11 @@ class Daemon:
     async def dispatch_now(self) -> DispatchReport:
         """Run one complete pass right now (tests move a fixed clock, then call this)."""
         assert self.dispatcher is not None
+        assert self.alerter is not None
         async with self._pass_lock:
-            return await self.dispatcher.run_due()
+            report = await self.dispatcher.run_due()
+            self.alerts_sent = await self.alerter.run_due()
+            return report
 
     async def _dispatch_loop(self) -> None:
         while True:
@@ -143,6 +175,8 @@ class Daemon:
             self._wake.clear()
             try:
                 report = await self.dispatch_now()
+                if self.alerts_sent:
+                    log.info("alerted staff about %d escalations", self.alerts_sent)
                 if report.handled:
                     log.info(
                         "dispatch pass %s",
@@ -156,7 +190,9 @@ class Daemon:
 
     async def _set_alarm(self) -> None:
         assert self.dispatcher is not None
-        due = await self.dispatcher.next_due_at()
+        assert self.alerter is not None
+        moments = [await self.dispatcher.next_due_at(), await self.alerter.next_due()]
+        due = min((m for m in moments if m is not None), default=None)
         if due is None:
             return
         seconds = self.clock.real_seconds_until(due)

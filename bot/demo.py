@@ -28,6 +28,7 @@ from schedules.zones import find_timezones
 
 USER_ID = 4242
 REDNESS_GONE_ON_DAY = 3
+ALL_CLEAR = "none"  # "None of these" on the day 2 and day 5 red-flag checks
 OUTING_DAY = 2  # taps "I'm going outside" on this morning's sun advice...
 REAPPLIES_OUTDOORS = 2  # ...and "I'm inside" after this many reapply reminders
 ALARM_LEAD = timedelta(seconds=5)  # skip to this long before a due time, then let the alarm fire
@@ -43,10 +44,10 @@ class DemoPatient:
         self.went_out = False
         self.came_in = False
 
-    async def says(self, text: str) -> None:
+    async def says(self, text: str, expect: str | None = None) -> None:
         before = len(self.sandbox.bot_messages(self.user_id))
         self.sandbox.user_sends_text(self.user_id, text, first_name="Demo", language_code="en")
-        await self._reply(before, None)
+        await self._reply(before, expect)
 
     async def presses(self, label: str, expect: str | None = None) -> None:
         before = len(self.sandbox.bot_messages(self.user_id))
@@ -121,6 +122,8 @@ async def _journey(
     await patient.presses("Dry", expect="darker skin tone")  # dry skin: evening moisturiser too
     await patient.presses("No", expect="apply to you")
     await patient.presses("Skip")
+    # A worried message on the treatment day: triage answers at once, from the rules.
+    await patient.says("my face is very red and feels tight, is that normal?", expect="common")
     treated = datetime.combine(clock.now().astimezone(zone).date(), time(10, 0), zone)
     console.print(
         f"[bold]Time flies[/bold] at {clock.speed:g}× and skips the quiet stretches in between…"
@@ -176,7 +179,8 @@ async def _until_sent(daemon: Daemon, sandbox: Sandbox, due: datetime, deadline:
 
 
 async def _answer_checkins(patient: DemoPatient, clock: FastClock, treated: datetime) -> None:
-    """The patient answers each "is the redness gone?": not yet, until day 3."""
+    """The patient answers each "is the redness gone?" (not yet, until day 3) and each
+    red-flag check ("None of these": the healing goes well, nobody is alerted)."""
     for entry in patient.sandbox.bot_messages(patient.user_id):
         data = [d for row in entry.buttons for _, d in row if d and d.startswith("ans:")]
         if not data or entry.message_id in patient.answered:
@@ -184,6 +188,8 @@ async def _answer_checkins(patient: DemoPatient, clock: FastClock, treated: date
         patient.answered.add(entry.message_id)
         day = (clock.now() - treated).days
         wanted = "gone" if day >= REDNESS_GONE_ON_DAY else "not-yet"
+        if any(d.endswith(f":{ALL_CLEAR}") for d in data):
+            wanted = ALL_CLEAR
         choice = next((d for d in data if d.endswith(f":{wanted}")), data[0])
         await patient.presses_data(choice, entry.message_id)
 

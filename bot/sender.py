@@ -18,7 +18,7 @@ import warnings
 from datetime import timedelta
 
 import httpx
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -41,6 +41,7 @@ from schedules.outbound import (
     Unreachable,
 )
 
+CAPTION_LIMIT = 1024  # Telegram's limit for a photo's caption
 _GONE = (
     "chat not found",
     "user is deactivated",
@@ -81,9 +82,7 @@ class TelegramSender:
     async def send(self, message: Outbound) -> SendOutcome:
         try:
             async with self._pacer.turn(message.chat_id):
-                sent = await self._bot.send_message(
-                    chat_id=message.chat_id, text=message.text, reply_markup=keyboard(message)
-                )
+                sent = await self._deliver(message)
         except RetryAfter as error:
             seconds = retry_after_seconds(error)
             self._pacer.pause(seconds)
@@ -107,6 +106,18 @@ class TelegramSender:
         except TelegramError as error:
             return Transient(reason=f"telegram: {type(error).__name__}")
         return Sent(message_id=sent.message_id)
+
+    async def _deliver(self, message: Outbound) -> Message:
+        if message.photo is not None:
+            return await self._bot.send_photo(
+                chat_id=message.chat_id,
+                photo=message.photo,
+                caption=message.text[:CAPTION_LIMIT],
+                reply_markup=keyboard(message),
+            )
+        return await self._bot.send_message(
+            chat_id=message.chat_id, text=message.text, reply_markup=keyboard(message)
+        )
 
 
 def classify_bad_request(description: str) -> SendOutcome:

@@ -8,6 +8,7 @@ from typing import Any
 
 from telegram.ext import CallbackContext
 
+from messages.triage import TriageRules
 from schedules.catalog import ProtocolCatalog
 from schedules.clock import Clock
 from schedules.db import SessionFactory
@@ -22,6 +23,8 @@ class Services:
     catalog: ProtocolCatalog
     protocol_slug: str
     wake_dispatcher: Callable[[], None]
+    triage_rules: TriageRules
+    clinic_slug: str = "clinic"
 
 
 def services(context: CallbackContext[Any, Any, Any, Any]) -> Services:

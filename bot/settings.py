@@ -30,6 +30,16 @@ class Settings(BaseSettings):
         default=None,
         description="Unix time at which a fast clock shows clock_start; processes sharing it agree",
     )
+    clinic_slug: str = Field(default="clinic", description="Id of the clinic patients join")
+    clinic_name: str = Field(default="your clinic", description="Clinic name shown to patients")
+    clinic_timezone: str = Field(default="UTC", description="The clinic's own timezone")
+    clinic_phone: str | None = Field(default=None, description="Contact line given to patients")
+    clinic_emergency_number: str | None = Field(
+        default=None, description='Emergency number patients are told to call (e.g. "112")'
+    )
+    staff_code: str | None = Field(
+        default=None, description="Code staff send with /staff to join; generated if unset"
+    )
     sandbox_port: int = Field(default=8081, description="Port of the sandbox `run` starts")
     dispatch_batch: int = Field(default=200, ge=1, description="Reminders claimed per batch")
     claim_lease_seconds: float = Field(default=30.0, gt=0, description="How long a claim lives")

@@ -55,8 +55,93 @@ class ReminderStatus(StrEnum):
     FAILED = "failed"
 
 
+class EscalationState(StrEnum):
+    NONE = "none"  # recorded for the clinic's records, nobody needs to act
+    OPEN = "open"  # someone at the clinic must look; urgent ones re-alert until acknowledged
+    ACKNOWLEDGED = "acknowledged"
+    CLOSED = "closed"
+
+
+class StaffRole(StrEnum):
+    OWNER = "owner"
+    STAFF = "staff"
+
+
+class Clinic(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(sa_column=sa.Column(sa.String(64), unique=True, nullable=False))
+    name: str
+    timezone: str = "UTC"
+    phone: str | None = None  # the contact line patients are given
+    emergency_number: str | None = None  # e.g. "112"; None: "your local emergency number"
+    staff_code: str | None = None  # secret a new staff member sends with /staff
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class Staff(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("clinic_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    # Telegram user id; alerts go to the private chat, whose id is the same.
+    user_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))
+    role: StaffRole = Field(
+        default=StaffRole.STAFF, sa_column=sa.Column(sa.String(16), nullable=False)
+    )
+    active: bool = True
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class SymptomReport(SQLModel, table=True):
+    """What a patient reported, how triage judged it, and who at the clinic dealt with it.
+
+    Open urgent reports are an outbox of their own: ``next_alert_at`` says when staff are
+    alerted (again), ``alert_claimed_until`` keeps two processes from alerting at once.
+    """
+
+    __table_args__ = (sa.Index("ix_report_state_alert", "state", "next_alert_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    clinic_id: int | None = Field(default=None, foreign_key="clinic.id", index=True)
+    treatment_id: int | None = Field(default=None, foreign_key="treatment.id")
+    day: int | None = None  # local days since treatment, if there is one
+    source: str = "text"  # text | photo | check (a red-flag check-in) | clarified
+    text: str = Field(default="", max_length=1024)
+    photo_file_id: str | None = None
+    level: str
+    findings: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False, default=list)
+    )
+    # Unsure: waiting for the patient's answer to the clarifying question.
+    clarifying: bool = False
+    state: EscalationState = Field(
+        default=EscalationState.NONE, sa_column=sa.Column(sa.String(16), nullable=False)
+    )
+    next_alert_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    alert_claimed_until: datetime | None = Field(default=None, sa_column=_utc_column())
+    alerts_sent: int = 0
+    acknowledged_by: int | None = Field(default=None, foreign_key="staff.id")
+    acknowledged_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    closed_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class StaffAlert(SQLModel, table=True):
+    """One alert message in a staff chat, so a reply to it finds its report."""
+
+    __table_args__ = (sa.UniqueConstraint("chat_id", "message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="symptomreport.id", index=True)
+    chat_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    message_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    sent_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
 class Patient(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
+    clinic_id: int | None = Field(default=None, foreign_key="clinic.id", index=True)
     chat_id: int = Field(sa_column=sa.Column(sa.BigInteger, unique=True, nullable=False))
     locale: str = "en"
     timezone: str | None = None

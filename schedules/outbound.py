@@ -20,6 +20,7 @@ class Outbound:
     chat_id: int
     text: str
     buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
+    photo: str | None = None  # a Telegram file_id; then ``text`` is its caption
 
 
 @dataclass(frozen=True)

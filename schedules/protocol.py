@@ -88,8 +88,11 @@ class LateAction(StrEnum):
 
 
 class AnswerEffect(StrEnum):
-    REDNESS_GONE = "redness_gone"
-    NONE = "none"
+    """What pressing an answer means to the bot."""
+
+    REDNESS_GONE = "redness_gone"  # the redness is gone: while-redness steps stop
+    RED_FLAG = "red_flag"  # a warning sign of infection or a complication: urgent for staff
+    NONE = "none"  # noted, nothing changes
 
 
 class Action(StrEnum):
@@ -359,6 +362,17 @@ class Step(_Model):
             if answer.id in seen:
                 yield Problem(("answers", index, "id"), f'duplicate answer id "{answer.id}"')
             seen.add(answer.id)
+        effects = {answer.effect for answer in self.answers or ()}
+        if AnswerEffect.RED_FLAG in effects and AnswerEffect.NONE not in effects:
+            yield Problem(
+                ("answers",),
+                'red_flag answers need an answer with effect "none" too ("None of these")',
+            )
+        if {AnswerEffect.RED_FLAG, AnswerEffect.REDNESS_GONE} <= effects:
+            yield Problem(
+                ("answers",),
+                "red_flag and redness_gone answers cannot share a step; ask in separate checkins",
+            )
 
     def timing(self) -> Timing:
         """The step's one timing as a typed value."""

@@ -1,4 +1,10 @@
-"""Answers to check-in questions ("Is the redness gone?") and what they change."""
+"""Answers to check-in questions ("Is the redness gone?", "Any of these warning signs?")
+and what they change.
+
+A red_flag answer is a warning sign the patient reported: it opens an urgent report that
+alerts the clinic's staff until someone acknowledges it, exactly like an urgent symptom
+written in the chat.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,18 @@ import re
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update
 from telegram.ext import CallbackQueryHandler
 
 from bot.handlers.common import Context, button_data, chat_id_of, close_buttons, find_patient, say
 from bot.handlers.fallbacks import stale_button
+from bot.handlers.symptoms import Situation, _situation, open_report, routing
 from bot.services import services
 from messages.i18n import translator
-from schedules.models import Patient, Reminder, ReminderStatus, Treatment
+from messages.triage import Level
+from schedules.models import Patient, Reminder, ReminderStatus, SymptomReport, Treatment
 from schedules.profile import redness_needs_review
 from schedules.protocol import Answer, AnswerEffect, ProtocolSpec, Step, WhileState
 
@@ -43,21 +51,47 @@ async def answer(update: Update, context: Context) -> None:
         if chosen is None:
             await stale_button(update, context)
             return
+        where: Situation | None = None
+        if chosen.effect is AnswerEffect.RED_FLAG:
+            if await _check_reported(session, reminder):
+                await stale_button(update, context)  # a second press of the same check
+                return
+            where = await _situation(session, svc, patient)
         if chosen.effect is AnswerEffect.REDNESS_GONE and patient.redness_gone_at is None:
             patient.redness_gone_at = svc.clock.now()
             session.add(patient)
             await _cancel_while_redness(session, patient, spec)
         review = await _redness_lasting(session, patient, reminder, step, chosen, svc.clock.now())
-        if review and patient.redness_review_at is None:
+        first_review = review and patient.redness_review_at is None
+        if first_review:
             patient.redness_review_at = svc.clock.now()
             session.add(patient)
+            where = await _situation(session, svc, patient)
         await session.commit()
-    if query is not None:
-        await query.answer()
     t = translator(patient.locale)
     label = chosen.text.get(patient.locale) or chosen.text[spec.base_locale]
+    if where is not None:
+        # A warning sign is urgent; redness past a week waits in the clinic's review queue.
+        red_flag = chosen.effect is AnswerEffect.RED_FLAG
+        await open_report(
+            svc, patient, where,
+            level=(Level.URGENT if red_flag else Level.ROUTINE_FOLLOWUP).value,
+            findings=[check_finding(step, chosen) if red_flag else "redness"],
+            text=label,
+            source="check",
+        )  # fmt: skip
+    if query is not None:
+        await query.answer()
     await close_buttons(update, label)
-    if chosen.effect is AnswerEffect.REDNESS_GONE:
+    if where is not None and chosen.effect is AnswerEffect.RED_FLAG:
+        seen = t("Thank you for telling us. This needs to be seen by the clinic today.")
+        await say(update, "\n\n".join(p for p in (seen, routing(Level.URGENT, where, t)) if p))
+    elif _is_red_flag_check(step):
+        await say(
+            update,
+            t("Good. If any of these appear, write to me straight away or contact your clinic."),
+        )
+    elif chosen.effect is AnswerEffect.REDNESS_GONE:
         await say(
             update,
             t(
@@ -78,6 +112,28 @@ async def answer(update: Update, context: Context) -> None:
                 "Thanks. I'll ask again tomorrow. If the redness gets worse, spreads or hurts, contact your clinic."
             ),
         )
+
+
+def check_finding(step: Step, chosen: Answer) -> str:
+    """The finding a red-flag answer records; staff alerts word it with the answer's text."""
+    return f"check:{step.id}:{chosen.id}"
+
+
+def _is_red_flag_check(step: Step) -> bool:
+    return any(a.effect is AnswerEffect.RED_FLAG for a in step.answers or ())
+
+
+async def _check_reported(session: AsyncSession, reminder: Reminder) -> bool:
+    """Whether this check (its step, in this treatment) already opened a report."""
+    prefix = f"check:{reminder.step_id}:"
+    reports = await session.exec(
+        select(SymptomReport).where(
+            SymptomReport.patient_id == reminder.patient_id,
+            SymptomReport.treatment_id == reminder.treatment_id,
+            SymptomReport.source == "check",
+        )
+    )
+    return any(f.startswith(prefix) for report in reports.all() for f in report.findings)
 
 
 async def _redness_lasting(

@@ -15,9 +15,12 @@ from telegram.ext import (
 from bot.handlers.common import Context, chat_id_of, find_patient, say, speak
 from bot.handlers.onboarding import typed_timezone
 from bot.handlers.settings import set_quiet_hours
+from bot.handlers.staff import is_staff, reply_to_patient, staff_help
+from bot.handlers.symptoms import NO_TREATMENT_DAY, photo_from_patient, triage_text
 from bot.handlers.treatment import typed_treatment
 from bot.services import services
 from messages.i18n import Translator
+from messages.triage import Level, triage
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 1000  # longer messages are cut before anything reads them
@@ -53,6 +56,8 @@ async def text_message(update: Update, context: Context) -> None:
     """Route typed text to the question we are waiting on; anything else gets safe help."""
     message = update.effective_message
     text = ((message.text if message else None) or "")[:MAX_TEXT]
+    if await reply_to_patient(update, context):
+        return
     async with services(context).sessions() as session:
         patient = await find_patient(session, chat_id_of(update))
     awaiting = patient.awaiting if patient else None
@@ -63,22 +68,41 @@ async def text_message(update: Update, context: Context) -> None:
         await typed_treatment(update, context, text, day)
     elif awaiting == "quiet":
         await set_quiet_hours(update, context, text)
+    elif patient is not None:
+        unanswered = await triage_text(update, context, patient, text)
+        if unanswered is not None:
+            await say(update, unanswered + "\n\n" + help_text(speak(update, patient)))
+    elif await is_staff(update, context):
+        await say(update, staff_help())
     else:
-        t = speak(update, patient)
-        await say(
-            update,
-            t(
-                "I can't read free-text messages yet, so I can't judge symptoms. If you're worried about your skin, please contact your clinic. In an emergency, call your local emergency number."
-            )
-            + "\n\n"
-            + help_text(t),
-        )
+        await stranger_text(update, context, text)
+
+
+async def stranger_text(update: Update, context: Context, text: str) -> None:
+    """Someone we don't know yet: still a safe answer, but no report (no clinic to tell)."""
+    t = speak(update, None)
+    result = triage(text, NO_TREATMENT_DAY, services(context).triage_rules, t.locale)
+    if result.level is Level.NOT_A_SYMPTOM:
+        await say(update, help_text(t))
+        return
+    await say(
+        update,
+        result.reply
+        + "\n\n"
+        + t(
+            "I don't know your clinic yet, so please contact them directly. Send /start to set up your aftercare."
+        ),
+    )
 
 
 async def other_message(update: Update, context: Context) -> None:
-    """Stickers, photos, voice...: we cannot read them; say so and point to the clinic."""
+    """Photos go to the clinic; stickers, voice...: we cannot read them, so say so."""
     async with services(context).sessions() as session:
         patient = await find_patient(session, chat_id_of(update))
+    message = update.effective_message
+    if patient is not None and message is not None and message.photo:
+        await photo_from_patient(update, context, patient)
+        return
     t = speak(update, patient)
     await say(
         update,

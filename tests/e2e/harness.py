@@ -120,17 +120,29 @@ class World:
             return list(rows.all())
 
 
-async def start_world(tmp_path: Path, start: datetime, limits: Limits | None = None) -> World:
+async def start_world(
+    tmp_path: Path, start: datetime, limits: Limits | None = None, **settings: object
+) -> World:
+    """The sandbox and a started daemon; ``settings`` override ``AFTERCARE_*`` values."""
     clock = FixedClock(start)
     sandbox = Sandbox(limits=limits or Limits.off(), monotonic=clock.monotonic, now=clock.now)
     await sandbox.start()
-    settings = Settings(
+    config = Settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}",
         safety_wake_seconds=3600,
+        **settings,  # type: ignore[arg-type]
     )
-    daemon = Daemon(settings, clock, token=TOKEN, base_url=sandbox.base_url)
+    daemon = Daemon(config, clock, token=TOKEN, base_url=sandbox.base_url)
     await daemon.start()
     return World(clock, sandbox, daemon)
+
+
+async def restart_daemon(world: World) -> None:
+    """Stop the daemon and start a new one on the same database, sandbox and clock."""
+    settings = world.daemon.settings
+    await world.daemon.stop()
+    world.daemon = Daemon(settings, world.clock, token=TOKEN, base_url=world.sandbox.base_url)
+    await world.daemon.start()
 
 
 async def stop_world(world: World) -> None:

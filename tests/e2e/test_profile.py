@@ -9,8 +9,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlmodel import select
+
 from bot.sandbox.model import TranscriptEntry
-from schedules.models import ReminderStatus
+from schedules.models import ReminderStatus, SymptomReport
 from schedules.profile import patients_with_contraindications
 from tests.e2e.harness import Person, World
 
@@ -282,6 +284,9 @@ async def test_redness_not_gone_on_day_8_is_recorded_for_the_clinic_once(world: 
     checkin = await redness_checkin_of_day(world, pat, 9)
     await answer(pat, checkin, "Not sure", "noted it for your clinic")
     assert (await world.patient(pat.user_id)).redness_review_at == first
+    async with world.daemon.sessions() as session:
+        reports = (await session.exec(select(SymptomReport))).all()
+    assert [(r.level, r.findings, r.day) for r in reports] == [("routine_followup", ["redness"], 8)]
 
 
 async def test_redness_not_gone_on_day_2_is_expected_and_not_flagged(world: World) -> None:

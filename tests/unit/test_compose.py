@@ -73,3 +73,13 @@ def test_labels_are_in_the_patients_language(spec: ProtocolSpec, locale: str, ou
 @pytest.mark.parametrize("action", list(Action))
 def test_callback_data_fits_telegrams_64_bytes(action: Action) -> None:
     assert len(action_data(BIGGEST_ID, action).encode()) <= 64
+
+
+def test_a_long_list_of_answers_gets_a_row_each_and_a_short_one_shares_a_row(
+    spec: ProtocolSpec,
+) -> None:
+    red_flags = layout("red-flag-check-day-2", spec)
+    assert len(red_flags) == 6
+    assert all(len(row) == 1 for row in red_flags)
+    assert red_flags[-1] == [("None of these", "ans:77:none")]
+    assert len(layout("redness-checkin", spec)[0]) > 1

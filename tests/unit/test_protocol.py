@@ -84,6 +84,8 @@ GUIDANCE = [
     ("expected-effects", ["bleeding", "redness", "tight", "itching", "24 hours", "2–3 days"]),
     ("heat-advice", ["saunas", "steam rooms", "hot baths", "hot showers", "redness"]),
     ("redness-checkin", ["redness", "gone"]),
+    ("red-flag-check-day-2", ["pus", "yellow crust", "fever", "spreading", "blisters", "worse"]),
+    ("red-flag-check-day-5", ["pus", "yellow crust", "fever", "spreading", "blisters", "worse"]),
     ("sun-protection", ["SPF 30", "30 minutes", "broad-spectrum", "sun"]),
     ("spf-reapply-outdoors", ["reapply", "SPF 30", "outside"]),
     ("makeup-allowed", ["24 hours", "makeup"]),
@@ -137,6 +139,35 @@ def test_heat_advice_and_redness_checkin_run_while_red(spec: ProtocolSpec) -> No
         "not-yet": AnswerEffect.NONE,
         "not-sure": AnswerEffect.NONE,
     }
+
+
+def test_red_flag_checks_ask_on_days_two_and_five_mid_morning(spec: ProtocolSpec) -> None:
+    day_2, day_5 = spec.step("red-flag-check-day-2"), spec.step("red-flag-check-day-5")
+    assert day_2.timing() == DailyTiming(2, 2, (time(10, 30),))
+    assert day_5.timing() == DailyTiming(5, 5, (time(10, 30),))
+    for check in (day_2, day_5):
+        assert check.kind is StepKind.CHECKIN
+        assert check.condition is None  # asked of everyone, red or not
+        assert check.quiet is QuietRule.DEFER  # moved out of quiet hours, never dropped
+        effects = {answer.id: answer.effect for answer in check.answers or ()}
+        assert effects == {
+            "pus": AnswerEffect.RED_FLAG,
+            "fever": AnswerEffect.RED_FLAG,
+            "spreading": AnswerEffect.RED_FLAG,
+            "blisters": AnswerEffect.RED_FLAG,
+            "worse": AnswerEffect.RED_FLAG,
+            "none": AnswerEffect.NONE,
+        }
+        labels = {answer.id: answer.text["en"] for answer in check.answers or ()}
+        assert labels["pus"] == "Pus or yellow crust"
+        assert labels["none"] == "None of these"
+    assert (day_5.text, day_5.answers) == (day_2.text, day_2.answers)  # one question, twice
+
+
+def test_the_red_flag_checks_do_not_coincide_with_the_redness_checkin(spec: ProtocolSpec) -> None:
+    redness = spec.step("redness-checkin")
+    for step_id in ("red-flag-check-day-2", "red-flag-check-day-5"):
+        assert not set(spec.step(step_id).at or ()) & set(redness.at or ())
 
 
 def test_sun_steps_cover_days_one_to_fourteen_and_outings(spec: ProtocolSpec) -> None:
@@ -302,6 +333,12 @@ MALFORMED = [
     ("skip_without_grace.yaml", 'step "sun-care" (steps[1])', "late.grace", "needs a grace"),
     ("every_without_until.yaml", 'step "spf-reapply" (steps[1])', "until_local", "required"),
     ("answers_on_advice.yaml", 'step "sun-care" (steps[1])', "answers", "only a checkin"),
+    (
+        "red_flag_without_none.yaml",
+        'step "warning-signs" (steps[1])',
+        "answers",
+        'red_flag answers need an answer with effect "none"',
+    ),
 ]
 
 
@@ -384,6 +421,39 @@ def test_a_broken_step_rule_names_the_field(
     with pytest.raises(ProtocolError) as caught:
         parse_protocol(_minimal(**changes), "rules.yaml")
     prefix = f'rules.yaml: step "only" (steps[0]), field "{field}": '
+    lines = [line for line in str(caught.value).splitlines() if line.startswith(prefix)]
+    assert lines, str(caught.value)
+    assert detail in lines[0]
+
+
+def _checkin(*effects: str) -> dict[str, Any]:
+    answers = [
+        {"id": f"a{index}", "effect": effect, "text": {"en": f"Answer {index}"}}
+        for index, effect in enumerate(effects)
+    ]
+    return _minimal(kind="checkin", after=None, day=2, at="10:30", answers=answers)
+
+
+def test_a_red_flag_checkin_with_a_none_answer_is_valid() -> None:
+    step = parse_protocol(_checkin("red_flag", "red_flag", "none"), "ok.yaml").step("only")
+    assert [answer.effect for answer in step.answers or ()] == [
+        AnswerEffect.RED_FLAG,
+        AnswerEffect.RED_FLAG,
+        AnswerEffect.NONE,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("effects", "detail"),
+    [
+        (("red_flag", "red_flag"), 'need an answer with effect "none" too ("None of these")'),
+        (("red_flag", "redness_gone", "none"), "cannot share a step"),
+    ],
+)
+def test_red_flag_answers_are_checked(effects: tuple[str, ...], detail: str) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        parse_protocol(_checkin(*effects), "flags.yaml")
+    prefix = 'flags.yaml: step "only" (steps[0]), field "answers": '
     lines = [line for line in str(caught.value).splitlines() if line.startswith(prefix)]
     assert lines, str(caught.value)
     assert detail in lines[0]
