@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from telegram import BotCommand
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter
 
 from bot.handlers import (
     actions,
@@ -36,13 +36,14 @@ COMMANDS = [
 
 
 def build_application(
-    *, token: str, base_url: str | None, services: Services
+    *,
+    token: str,
+    base_url: str | None,
+    services: Services,
+    rate_limiter: BaseRateLimiter[Any],
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
-        ApplicationBuilder()
-        .token(token)
-        .rate_limiter(AIORateLimiter(max_retries=2))
-        .job_queue(None)
+        ApplicationBuilder().token(token).rate_limiter(rate_limiter).job_queue(None)
     )
     if base_url:
         builder = builder.base_url(base_url)

@@ -25,6 +25,7 @@ from bot.alerts import AlertConfig, Alerter
 from bot.app import COMMANDS, build_application
 from bot.compose import compose
 from bot.pacing import Pacer
+from bot.ratelimit import PacedRateLimiter
 from bot.sender import TelegramSender
 from bot.services import Services
 from bot.settings import Settings
@@ -117,8 +118,13 @@ class Daemon:
             triage_rules=rules,
             clinic_slug=self.settings.clinic_slug,
         )
+        # One pacer per bot token: handler replies and the dispatcher's sends share it.
+        self._pacer = Pacer(self.clock, per_second=self.settings.messages_per_second)
         self.application = build_application(
-            token=self._token, base_url=self._base_url, services=services
+            token=self._token,
+            base_url=self._base_url,
+            services=services,
+            rate_limiter=PacedRateLimiter(self._pacer),
         )
         self._send_bot = Bot(self._token, base_url=self._base_url or "https://api.telegram.org/bot")
         await reach_bot_api(self._send_bot, patience=self.settings.startup_wait_seconds)
@@ -145,8 +151,7 @@ class Daemon:
     def _build_dispatcher(self, bot: Bot) -> Dispatcher:
         speed = self.clock.speed if isinstance(self.clock, FastClock) else 1.0
         self._worker = worker_name()
-        pacer = Pacer(self.clock, per_second=self.settings.messages_per_second)
-        self._sender = TelegramSender(bot, pacer)  # one pacer: reminders and alerts share it
+        self._sender = TelegramSender(bot, self._pacer)
         self._lease = timedelta(seconds=self.settings.claim_lease_seconds * speed)
         config = DispatchConfig(
             worker=self._worker,

@@ -248,3 +248,12 @@ async def test_expected_symptoms_are_not_sent_to_the_clinic_even_without_staff(
     pat = await enrolled(world)
     reply = await pat.says("a bit of peeling and dryness today", expect="common")
     assert "Glow Clinic" not in (reply.text or "")
+
+
+async def test_an_emergency_answer_outlasts_telegrams_flood_limit(world: World) -> None:
+    """Reminders and replies share one pacer; a 429 on the reply is waited out, not lost."""
+    pat = await enrolled(world)
+    world.sandbox.inject_fault("sendMessage", "429", count=3, chat_id=pat.user_id, retry_after=1)
+    reply = await pat.says("my throat is closing and I can't swallow", expect="999")
+    assert (reply.text or "").startswith("Call 999 now")
+    assert not any("went wrong" in text for text in pat.bot_texts())
