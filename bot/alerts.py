@@ -71,7 +71,7 @@ class Alerter:
             chats = await staff_chats(session, report.clinic_id)
         labels = await finding_labels(report, self._rules, self._catalog, self._config.staff_locale)
         t = translator(self._config.staff_locale)
-        text = alert_text(report, labels, clinic, t)
+        text = alert_text(report, labels, clinic, t, realert=report.alerts_sent > 0)
         buttons = (
             (
                 Button(t("Acknowledge"), f"esc:ack:{report.id}"),
@@ -132,7 +132,12 @@ def _headline(level: str, t: Translator) -> str:
 
 
 def alert_text(
-    report: SymptomReport, labels: list[str], clinic: Clinic | None, t: Translator
+    report: SymptomReport,
+    labels: list[str],
+    clinic: Clinic | None,
+    t: Translator,
+    *,
+    realert: bool = False,
 ) -> str:
     """The alert a staff member reads: what, who, when, what the patient was told."""
     tz = clinic.timezone if clinic else "UTC"
@@ -144,7 +149,7 @@ def alert_text(
         else t("no treatment date")
     )
     lines = [
-        f"{headline} · #{report.id}{repeat if report.alerts_sent else ''}",
+        f"{headline} · #{report.id}{repeat if realert else ''}",
         t("Patient #{patient} · {day} · {when}").format(
             patient=report.patient_id, day=day, when=local_moment(report.created_at, tz, "en")
         ),

@@ -16,7 +16,12 @@ from bot.handlers.common import Context, chat_id_of, find_patient, say, speak
 from bot.handlers.onboarding import typed_timezone
 from bot.handlers.settings import set_quiet_hours
 from bot.handlers.staff import is_staff, reply_to_patient, staff_help
-from bot.handlers.symptoms import NO_TREATMENT_DAY, photo_from_patient, triage_text
+from bot.handlers.symptoms import (
+    NO_TREATMENT_DAY,
+    photo_from_patient,
+    sounds_urgent,
+    triage_text,
+)
 from bot.handlers.treatment import typed_treatment
 from bot.services import services
 from messages.i18n import Translator
@@ -61,7 +66,10 @@ async def text_message(update: Update, context: Context) -> None:
     async with services(context).sessions() as session:
         patient = await find_patient(session, chat_id_of(update))
     awaiting = patient.awaiting if patient else None
-    if awaiting == "timezone":
+    if patient is not None and awaiting and await sounds_urgent(services(context), patient, text):
+        # A red flag typed where we expected a date or a city is still a red flag.
+        await triage_text(update, context, patient, text)
+    elif awaiting == "timezone":
         await typed_timezone(update, context, text)
     elif awaiting is not None and awaiting.startswith("treated"):
         day = awaiting.partition(":")[2] or None

@@ -70,8 +70,9 @@ async def _show(
     """One report as a replyable message with its buttons, remembered like an alert."""
     svc = services(context)
     labels = await finding_labels(report, svc.triage_rules, svc.catalog)
-    state = t("acknowledged") if report.state == EscalationState.ACKNOWLEDGED else ""
-    text = alert_text(report, labels, clinic, t) + (f"\n({state})" if state else "")
+    text = alert_text(report, labels, clinic, t)
+    if report.state == EscalationState.ACKNOWLEDGED:
+        text += "\n✓ " + t("Acknowledged")
     rows = [[(t("Close"), f"esc:close:{report.id}")]]
     if report.state == EscalationState.OPEN:
         rows[0].insert(0, (t("Acknowledge"), f"esc:ack:{report.id}"))

@@ -67,6 +67,13 @@ def _assess(svc: Services, patient: Patient, where: Situation, text: str) -> Tri
     return triage(text, day, svc.triage_rules, patient.locale, _profile(patient), emergency)
 
 
+async def sounds_urgent(svc: Services, patient: Patient, text: str) -> bool:
+    """True if the text reports an emergency or urgent sign, whatever question we asked."""
+    async with svc.sessions() as session:
+        where = await _situation(session, svc, patient)
+    return _assess(svc, patient, where, text).level >= Level.URGENT
+
+
 async def open_report(
     svc: Services,
     patient: Patient,

@@ -216,6 +216,10 @@ async def test_a_staff_reply_to_an_alert_reaches_the_patient(world: World) -> No
     assert pat.bot_texts()[-1] == "Message from Glow Clinic:\n\nPlease come in at 3pm today."
     [report] = await reports(world)
     assert report.state == EscalationState.ACKNOWLEDGED  # answering is acknowledging
+    await world.advance(timedelta(minutes=20))
+    listed = await nurse.says("/escalations", expect="⚠️")
+    assert "✓ Acknowledged" in (listed.text or "")
+    assert "not yet acknowledged" not in (listed.text or "")
 
 
 async def test_a_patients_photo_goes_to_staff_with_its_context(world: World) -> None:
@@ -257,3 +261,18 @@ async def test_an_emergency_answer_outlasts_telegrams_flood_limit(world: World) 
     reply = await pat.says("my throat is closing and I can't swallow", expect="999")
     assert (reply.text or "").startswith("Call 999 now")
     assert not any("went wrong" in text for text in pat.bot_texts())
+
+
+async def test_a_red_flag_typed_while_a_date_is_expected_is_still_triaged(world: World) -> None:
+    await staff_joins(world)
+    pat = world.person(1001)
+    await pat.says("/start", expect="Which language")
+    await pat.presses("English", expect="not a doctor")
+    await pat.presses("I understand", expect="Where are you")
+    await pat.says("Europe/London", expect="Is that right")
+    await pat.presses("Yes, that's right", expect="When was your treatment")
+    await pat.presses("Yesterday", expect="what time")
+    reply = await pat.says("my lips are swelling and it's hard to breathe", expect="999")
+    assert "as a date" not in (reply.text or "")
+    done = await pat.says("14:00", expect="Is that right")  # the question still stands
+    assert done.text
