@@ -9,12 +9,14 @@ from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter
 
 from bot.handlers import (
     actions,
+    broadcast,
     checkins,
     course,
     fallbacks,
     onboarding,
     outdoors,
     profile,
+    protocols,
     schedule,
     settings,
     staff,
@@ -61,6 +63,8 @@ def build_application(
         actions,
         course,
         staff,
+        broadcast,
+        protocols,
         symptoms,
         fallbacks,
     ):

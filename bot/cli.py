@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot.cli_broadcast import broadcast_app
+from bot.cli_clinic import clinic_app
 from bot.handlers.planning import headline
 from bot.settings import Settings
 from bot.triage_cli import triage_command
@@ -264,6 +266,8 @@ def _plan_rows(
 
 protocol_app = typer.Typer(help="Check protocol files.", no_args_is_help=True)
 app.add_typer(protocol_app, name="protocol")
+app.add_typer(clinic_app, name="clinic")
+app.add_typer(broadcast_app, name="broadcast")
 
 
 @protocol_app.command("check")

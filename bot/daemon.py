@@ -23,6 +23,7 @@ from telegram.ext import Application
 
 from bot.alerts import AlertConfig, Alerter
 from bot.app import COMMANDS, build_application
+from bot.broadcasting import Broadcaster
 from bot.compose import compose
 from bot.pacing import Pacer
 from bot.ratelimit import PacedRateLimiter
@@ -100,6 +101,8 @@ class Daemon:
         self.alerter: Alerter | None = None
         self.clinic: Clinic | None = None
         self.alerts_sent = 0
+        self.broadcast_sent = 0
+        self.broadcaster: Broadcaster | None = None
 
     async def start(self, *, poll: bool = True) -> None:
         await create_schema(self.engine)
@@ -133,6 +136,7 @@ class Daemon:
             self.sessions, self.clock, self._sender, rules, self.catalog,
             AlertConfig(lease=self._lease),
         )  # fmt: skip
+        self.broadcaster = Broadcaster(self.sessions, self.clock, self._sender, self._worker)
         await self.application.initialize()
         await self.application.bot.set_my_commands(COMMANDS)
         await self.application.start()
@@ -169,9 +173,12 @@ class Daemon:
         """Run one complete pass right now (tests move a fixed clock, then call this)."""
         assert self.dispatcher is not None
         assert self.alerter is not None
+        assert self.broadcaster is not None
         async with self._pass_lock:
             report = await self.dispatcher.run_due()
             self.alerts_sent = await self.alerter.run_due()
+            # After reminders and alerts: a broadcast never holds up care messages.
+            self.broadcast_sent = await self.broadcaster.run_due()
             return report
 
     async def _dispatch_loop(self) -> None:
@@ -196,7 +203,12 @@ class Daemon:
     async def _set_alarm(self) -> None:
         assert self.dispatcher is not None
         assert self.alerter is not None
-        moments = [await self.dispatcher.next_due_at(), await self.alerter.next_due()]
+        assert self.broadcaster is not None
+        moments = [
+            await self.dispatcher.next_due_at(),
+            await self.alerter.next_due(),
+            await self.broadcaster.next_due(),
+        ]
         due = min((m for m in moments if m is not None), default=None)
         if due is None:
             return

@@ -75,7 +75,90 @@ class Clinic(SQLModel, table=True):
     phone: str | None = None  # the contact line patients are given
     emergency_number: str | None = None  # e.g. "112"; None: "your local emergency number"
     staff_code: str | None = None  # secret a new staff member sends with /staff
+    # Patients join through t.me/<bot>?start=<patient_code>; unguessable, per clinic.
+    patient_code: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(64), unique=True, nullable=True)
+    )
+    protocol_slug: str = "microneedling"  # the protocol its new treatments are planned on
+    active: bool = True
     created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class Invite(SQLModel, table=True):
+    """A single-use, expiring code that makes whoever opens it staff (or owner) of a clinic."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    code: str = Field(sa_column=sa.Column(sa.String(64), unique=True, nullable=False))
+    role: StaffRole = Field(
+        default=StaffRole.STAFF, sa_column=sa.Column(sa.String(16), nullable=False)
+    )
+    created_by: int | None = Field(default=None, foreign_key="staff.id")
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    expires_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    used_by: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+
+
+class BroadcastStatus(StrEnum):
+    DRAFT = "draft"
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENT = "sent"
+    BLOCKED = "blocked"  # the patient blocked the bot (403)
+    FAILED = "failed"
+    SKIPPED = "skipped"  # stopped or unreachable by the time their turn came
+    CANCELLED = "cancelled"
+
+
+class Broadcast(SQLModel, table=True):
+    """One message from a clinic to a segment of its patients."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    created_by: int | None = Field(default=None, foreign_key="staff.id")
+    text: str = Field(max_length=4096)
+    photo_file_id: str | None = None
+    segment: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False, default=dict)
+    )
+    status: BroadcastStatus = Field(
+        default=BroadcastStatus.DRAFT, sa_column=sa.Column(sa.String(16), nullable=False)
+    )
+    # Where the live progress message is, edited in place as deliveries go out.
+    progress_chat_id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    progress_message_id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    confirmed_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    finished_at: datetime | None = Field(default=None, sa_column=_utc_column())
+
+
+class BroadcastDelivery(SQLModel, table=True):
+    """One recipient of a broadcast: the row makes a resumed broadcast skip nobody."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("broadcast_id", "patient_id"),
+        sa.Index("ix_delivery_broadcast_status", "broadcast_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    broadcast_id: int = Field(foreign_key="broadcast.id")
+    patient_id: int = Field(foreign_key="patient.id")
+    status: DeliveryStatus = Field(
+        default=DeliveryStatus.PENDING, sa_column=sa.Column(sa.String(16), nullable=False)
+    )
+    attempts: int = 0
+    claimed_by: str | None = None
+    claimed_until: datetime | None = Field(default=None, sa_column=_utc_column())
+    sent_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    message_id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    last_error: str | None = None
 
 
 class Staff(SQLModel, table=True):
