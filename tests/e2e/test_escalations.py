@@ -7,20 +7,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
 
-from schedules.models import EscalationState, SymptomReport
+from schedules.models import EscalationState
+from tests.e2e.clinic_world import CLINIC, NURSE, alerts, enrolled, reports, staff_joins
 from tests.e2e.harness import Person, World, restart_daemon, start_world, stop_world
 
 START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
-CODE = "let-me-in-42"
-CLINIC = {
-    "clinic_name": "Glow Clinic",
-    "clinic_phone": "+44 20 7946 0000",
-    "clinic_emergency_number": "999",
-    "staff_code": CODE,
-}
-NURSE = 9001
 
 
 @pytest.fixture
@@ -32,24 +24,6 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         await stop_world(started)
 
 
-async def staff_joins(world: World, user_id: int = NURSE) -> Person:
-    nurse = world.person(user_id)
-    await nurse.says(f"/staff {CODE}", expect="You're now staff at Glow Clinic")
-    return nurse
-
-
-async def enrolled(world: World) -> Person:
-    pat = world.person(1001)
-    await pat.enrols()
-    await world.settle()
-    return pat
-
-
-async def reports(world: World) -> list[SymptomReport]:
-    async with world.daemon.sessions() as session:
-        return list((await session.exec(select(SymptomReport))).all())
-
-
 async def staff_presses(world: World, nurse: Person, label: str, note: str) -> None:
     """Press a button on the newest message that has it; wait for the message to show ``note``."""
     world.sandbox.user_presses_button(nurse.user_id, label=label)
@@ -58,10 +32,6 @@ async def staff_presses(world: World, nurse: Person, label: str, note: str) -> N
         timeout=15,
         what=f"a message noting {note!r}",
     )
-
-
-def alerts(nurse: Person) -> list[str]:
-    return [text for text in nurse.bot_texts() if text.startswith(("🚨", "⚠️", "📝"))]
 
 
 async def test_an_emergency_is_answered_with_the_emergency_number_first_and_alerted(

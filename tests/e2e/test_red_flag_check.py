@@ -9,24 +9,16 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlmodel import select
 
 from bot.sandbox.model import TranscriptEntry
-from schedules.models import EscalationState, Reminder, ReminderStatus, SymptomReport
+from schedules.models import EscalationState, Reminder, ReminderStatus
+from tests.e2e.clinic_world import CLINIC, NURSE, alerts, enrolled, reports, staff_joins
 from tests.e2e.harness import Person, World, start_world, stop_world
 
 # Friday 27 March 2026, 09:00 in London; the patient was treated "yesterday" at 14:00, so
 # local day 2 is Saturday 28 March and day 5 Tuesday 31 March (after the DST change).
 START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
 LONDON = ZoneInfo("Europe/London")
-CODE = "let-me-in-42"
-CLINIC = {
-    "clinic_name": "Glow Clinic",
-    "clinic_phone": "+44 20 7946 0000",
-    "clinic_emergency_number": "999",
-    "staff_code": CODE,
-}
-NURSE = 9001
 QUESTION = "Any of these since your treatment"
 LABELS = [
     "Pus or yellow crust",
@@ -47,28 +39,6 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         yield started
     finally:
         await stop_world(started)
-
-
-async def staff_joins(world: World) -> Person:
-    nurse = world.person(NURSE)
-    await nurse.says(f"/staff {CODE}", expect="You're now staff at Glow Clinic")
-    return nurse
-
-
-async def enrolled(world: World) -> Person:
-    pat = world.person(1001)
-    await pat.enrols()
-    await world.settle()
-    return pat
-
-
-async def reports(world: World) -> list[SymptomReport]:
-    async with world.daemon.sessions() as session:
-        return list((await session.exec(select(SymptomReport))).all())
-
-
-def alerts(nurse: Person) -> list[str]:
-    return [text for text in nurse.bot_texts() if text.startswith(("🚨", "⚠️", "📝"))]
 
 
 async def live_until_check(world: World, pat: Person, step_id: str, local: str) -> Reminder:
