@@ -7,6 +7,8 @@ Every endpoint speaks JSON and answers ``{"ok": true, "result": ...}`` or
   "reply_to_message_id"?}``
 * ``POST /control/users/{user_id}/photo``   ``{"caption"?, "first_name"?, "language_code"?,
   "reply_to_message_id"?}``
+* ``POST /control/users/{user_id}/document``   ``{"filename", "content" (base64),
+  "mime_type"?, "caption"?, "first_name"?, "language_code"?, "reply_to_message_id"?}``
 * ``POST /control/users/{user_id}/press``   ``{"label"?, "callback_data"?, "message_id"?,
   "force"?}``
 * ``POST /control/users/{user_id}/block`` and ``.../unblock``
@@ -19,6 +21,8 @@ Every endpoint speaks JSON and answers ``{"ok": true, "result": ...}`` or
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -38,6 +42,7 @@ def add_control_routes(app: web.Application, sandbox: Sandbox) -> None:
     routes = _ControlRoutes(sandbox)
     app.router.add_post("/control/users/{user_id}/text", _guarded(routes.text))
     app.router.add_post("/control/users/{user_id}/photo", _guarded(routes.photo))
+    app.router.add_post("/control/users/{user_id}/document", _guarded(routes.document))
     app.router.add_post("/control/users/{user_id}/press", _guarded(routes.press))
     app.router.add_post("/control/users/{user_id}/block", _guarded(routes.block))
     app.router.add_post("/control/users/{user_id}/unblock", _guarded(routes.unblock))
@@ -96,6 +101,16 @@ def _opt_str(body: dict[str, Any], name: str) -> str | None:
     return value
 
 
+def _base64(value: Any) -> bytes:
+    """Bytes from a base64 string."""
+    if not isinstance(value, str):
+        raise ValueError("content must be a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise ValueError("content must be a base64 string") from None
+
+
 class _ControlRoutes:
     """The endpoint implementations, each a thin translation onto the Sandbox API."""
 
@@ -120,6 +135,22 @@ class _ControlRoutes:
         return self.sandbox.user_sends_photo(
             _int(request.match_info["user_id"], "user_id"),
             caption=_opt_str(body, "caption"),
+            first_name=_opt_str(body, "first_name") or "Pat",
+            language_code=_opt_str(body, "language_code") or "en",
+            reply_to_message_id=_opt_int(body, "reply_to_message_id"),
+        )
+
+    async def document(self, request: web.Request) -> Any:
+        body = await _body(request)
+        filename = _opt_str(body, "filename")
+        if not filename:
+            raise ValueError("filename must be a non-empty string")
+        return self.sandbox.user_sends_document(
+            _int(request.match_info["user_id"], "user_id"),
+            filename,
+            _base64(body.get("content")),
+            _opt_str(body, "mime_type"),
+            _opt_str(body, "caption"),
             first_name=_opt_str(body, "first_name") or "Pat",
             language_code=_opt_str(body, "language_code") or "en",
             reply_to_message_id=_opt_int(body, "reply_to_message_id"),

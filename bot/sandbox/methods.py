@@ -20,7 +20,9 @@ from bot.sandbox.errors import (
     COPY_NOT_FOUND,
     DELETE_NOT_FOUND,
     EDIT_NOT_FOUND,
+    FILE_TOO_BIG,
     FORWARD_NOT_FOUND,
+    INVALID_FILE_ID,
     MESSAGE_ID_MISSING,
     NO_TEXT_TO_EDIT,
     NOT_MODIFIED,
@@ -30,6 +32,7 @@ from bot.sandbox.errors import (
     bad_request,
     too_many_requests,
 )
+from bot.sandbox.files import DOWNLOAD_LIMIT, Upload
 from bot.sandbox.formatting import render_caption, render_text
 from bot.sandbox.limits import RateLimiter
 from bot.sandbox.markup import validate_reply_markup
@@ -82,6 +85,8 @@ class BotMethods:
             "getme": self.get_me,
             "sendmessage": self.send_message,
             "sendphoto": self.send_photo,
+            "senddocument": self.send_document,
+            "getfile": self.get_file,
             "copymessage": self.copy_message,
             "forwardmessage": self.forward_message,
             "editmessagetext": self.edit_message_text,
@@ -123,17 +128,49 @@ class BotMethods:
         return self._deliver(record.user_id, draft, params)
 
     async def send_photo(self, params: Params) -> Any:
-        """Send a photo by a file_id the sandbox issued, with a caption of up to 1024 characters.
+        """Send an uploaded photo or one by a file_id the sandbox issued, with a caption of up
+        to 1024 characters.
 
-        Telegram also takes an HTTP URL or an uploaded file. The sandbox answers a URL like an
-        unknown file_id (400 "wrong file identifier/HTTP URL specified") and a multipart upload
-        with 400 "sandbox accepts only file_ids it issued".
+        An upload must be a PNG, GIF or JPEG (else 400 "IMAGE_PROCESS_FAILED") whose width and
+        height add up to at most 10000 with a ratio of at most 20 ("PHOTO_INVALID_DIMENSIONS").
+        Telegram also takes an HTTP URL: the sandbox answers it like an unknown file_id (400
+        "wrong file identifier/HTTP URL specified"); a document's file_id is "type of file
+        mismatch".
         """
         record = self.world.chat_for_bot(params["chat_id"])
-        photo = self.world.photos.lookup(params["photo"])
         caption, entities = _caption(params)
+        given = params["photo"]
+        photo = (
+            self.world.photos.upload(given)
+            if isinstance(given, Upload)
+            else self.world.photos.lookup(given)
+        )
         draft = Draft(caption, entities, photo, reply_markup=_markup(params))
         return self._deliver(record.user_id, draft, params)
+
+    async def send_document(self, params: Params) -> Any:
+        """Send an uploaded file, or a document by a file_id the sandbox issued (a photo's is
+        "type of file mismatch"), with a caption of up to 1024 characters."""
+        record = self.world.chat_for_bot(params["chat_id"])
+        caption, entities = _caption(params)
+        given = params["document"]
+        document = (
+            self.world.documents.issue(given)
+            if isinstance(given, Upload)
+            else self.world.documents.lookup(given)
+        )
+        draft = Draft(caption, entities, document=document, reply_markup=_markup(params))
+        return self._deliver(record.user_id, draft, params)
+
+    async def get_file(self, params: Params) -> Any:
+        """The File object of an issued file: ``file_path`` when its bytes can be downloaded
+        from ``/file/bot<token>/<file_path>``; files over 20 MB are "file is too big"."""
+        stored = self.world.files.find(params["file_id"])
+        if stored is None:
+            raise bad_request(INVALID_FILE_ID)
+        if stored.size > DOWNLOAD_LIMIT:
+            raise bad_request(FILE_TOO_BIG)
+        return stored.file_json()
 
     async def copy_message(self, params: Params) -> Any:
         """Copy a message without a link to it; a new caption replaces a photo's caption.
@@ -142,7 +179,7 @@ class BotMethods:
         """
         record = self.world.chat_for_bot(params["chat_id"])
         draft = self._source(params, COPY_NOT_FOUND).content_draft()
-        if draft.photo is not None and "caption" in params:
+        if (draft.photo is not None or draft.document is not None) and "caption" in params:
             caption, entities = _caption(params)
             draft = replace(draft, text=caption, entities=entities)
         draft = replace(draft, reply_markup=_markup(params))
@@ -159,7 +196,7 @@ class BotMethods:
     async def edit_message_text(self, params: Params) -> Any:
         """Replace a bot message's text; its inline keyboard goes unless sent again."""
         message = self._editable(params, EDIT_NOT_FOUND)
-        if message.photo is not None:
+        if message.content != "text":
             raise bad_request(NO_TEXT_TO_EDIT)
         if "text" not in params:
             raise bad_request(TEXT_EMPTY)

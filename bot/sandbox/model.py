@@ -15,7 +15,7 @@ from bot.sandbox.media import PhotoSizes
 
 Who = Literal["user", "bot"]
 EntryKind = Literal["message", "button_press", "callback_answer"]
-Content = Literal["text", "photo"]
+Content = Literal["text", "photo", "document"]
 
 BOT_FIRST_NAME = "Aftercare Sandbox"
 BOT_USERNAME = "aftercare_sandbox_bot"
@@ -63,12 +63,14 @@ class UserRecord:
 class Draft:
     """What a new message says, before its chat gives it an id and a date.
 
-    ``text`` is the message text, or a photo's caption ("" for none); ``entities`` go with it.
+    ``text`` is the message text, or a photo's or document's caption ("" for none);
+    ``entities`` go with it.
     """
 
     text: str
     entities: list[dict[str, Any]] = field(default_factory=list)
     photo: PhotoSizes | None = None
+    document: dict[str, Any] | None = None
     reply_markup: dict[str, Any] | None = None
     reply_to: int | None = None
     forward_origin: dict[str, Any] | None = None
@@ -78,7 +80,7 @@ class Draft:
 class StoredMessage:
     """A message in a private chat, as it currently stands.
 
-    For a photo, ``text`` and ``entities`` are its caption ("" when it has none).
+    For a photo or a document, ``text`` and ``entities`` are its caption ("" when it has none).
     """
 
     chat_id: int
@@ -95,15 +97,18 @@ class StoredMessage:
     photo: PhotoSizes | None = None
     reply_to: int | None = None
     forward_origin: dict[str, Any] | None = None
+    document: dict[str, Any] | None = None
 
     @property
     def content(self) -> Content:
         """What the message shows besides its words."""
+        if self.document is not None:
+            return "document"
         return "text" if self.photo is None else "photo"
 
     def content_draft(self) -> Draft:
         """A draft of the same content (no keyboard, no reply), as copies and forwards start."""
-        return Draft(self.text, list(self.entities), self.photo)
+        return Draft(self.text, list(self.entities), self.photo, self.document)
 
     def origin(self) -> dict[str, Any]:
         """The MessageOrigin a forward of this message shows (the first origin, if a forward)."""
@@ -133,18 +138,23 @@ class StoredMessage:
         return message
 
     def _content_json(self) -> dict[str, Any]:
-        """``text`` and ``entities``, or ``photo`` with ``caption`` and ``caption_entities``."""
-        if self.photo is None:
+        """``text`` and ``entities``, or ``photo`` / ``document`` with ``caption`` and
+        ``caption_entities``."""
+        if self.photo is None and self.document is None:
             text: dict[str, Any] = {"text": self.text}
             if self.entities:
                 text["entities"] = self.entities
             return text
-        photo: dict[str, Any] = {"photo": [dict(size) for size in self.photo]}
+        media: dict[str, Any] = (
+            {"document": dict(self.document)}
+            if self.document is not None
+            else {"photo": [dict(size) for size in self.photo or ()]}
+        )
         if self.text:
-            photo["caption"] = self.text
+            media["caption"] = self.text
         if self.entities:
-            photo["caption_entities"] = self.entities
-        return photo
+            media["caption_entities"] = self.entities
+        return media
 
 
 @dataclass
@@ -180,11 +190,12 @@ LogItem = StoredMessage | ButtonPress | CallbackAnswer
 class TranscriptEntry:
     """One line of a chat as a person would read it, including presses and button answers.
 
-    For messages, ``text`` is the current text (edits applied) or a photo's caption ("" for
-    none), ``edit_history`` the earlier texts oldest first; ``content`` says "text" or "photo",
-    ``caption`` is the caption (None for text messages and bare photos), ``file_id`` the
-    largest photo size's, ``reply_to`` the id of the message replied to. For presses, ``text``
-    is the button label; for answers, the answer text (those four fields are None then).
+    For messages, ``text`` is the current text (edits applied) or a photo's or document's
+    caption ("" for none), ``edit_history`` the earlier texts oldest first; ``content`` says
+    "text", "photo" or "document", ``caption`` is the caption (None for text messages and
+    bare media), ``file_id`` the largest photo size's or the document's, ``file_name`` the
+    document's name, ``reply_to`` the id of the message replied to. For presses, ``text`` is
+    the button label; for answers, the answer text (those fields are None then).
     """
 
     who: Who
@@ -202,6 +213,7 @@ class TranscriptEntry:
     caption: str | None = None
     file_id: str | None = None
     reply_to: int | None = None
+    file_name: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-friendly dict (ISO date, buttons as lists)."""
@@ -221,6 +233,7 @@ class TranscriptEntry:
             "caption": self.caption,
             "file_id": self.file_id,
             "reply_to": self.reply_to,
+            "file_name": self.file_name,
         }
 
 
@@ -249,8 +262,9 @@ def to_entry(item: LogItem) -> TranscriptEntry:
 
 
 def _message_entry(message: StoredMessage) -> TranscriptEntry:
-    """Snapshot one message (text or photo) as a transcript entry."""
-    is_photo = message.photo is not None
+    """Snapshot one message (text, photo or document) as a transcript entry."""
+    is_media = message.content != "text"
+    document = message.document or {}
     return TranscriptEntry(
         who=message.sender,
         kind="message",
@@ -262,7 +276,8 @@ def _message_entry(message: StoredMessage) -> TranscriptEntry:
         edit_history=tuple(message.history),
         deleted=message.deleted,
         content=message.content,
-        caption=(message.text or None) if is_photo else None,
-        file_id=message.photo[-1]["file_id"] if message.photo else None,
+        caption=(message.text or None) if is_media else None,
+        file_id=message.photo[-1]["file_id"] if message.photo else document.get("file_id"),
         reply_to=message.reply_to,
+        file_name=document.get("file_name"),
     )

@@ -9,17 +9,19 @@ Behaviour worth knowing:
 * Any token shaped ``<digits>:<chars>`` is accepted (others get 401); the digits are the bot id.
 * Methods are looked up in the bundled Bot API 10.1 spec: unknown → 404 "Not Found"; missing
   required parameters → 400 with Telegram's wording. Implemented: getMe, getUpdates,
-  sendMessage, sendPhoto, copyMessage, forwardMessage, editMessageText, editMessageReplyMarkup, deleteMessage, answerCallbackQuery,
-  set/get/deleteMyCommands, setWebhook, deleteWebhook, getWebhookInfo, sendChatAction, close,
-  logOut. Harmless profile setters (setMyDescription, setMyShortDescription, setMyName,
+  sendMessage, sendPhoto, sendDocument, getFile, copyMessage, forwardMessage, editMessageText,
+  editMessageReplyMarkup, deleteMessage, answerCallbackQuery, set/get/deleteMyCommands,
+  setWebhook, deleteWebhook, getWebhookInfo, sendChatAction, close, logOut. Harmless profile setters (setMyDescription, setMyShortDescription, setMyName,
   setChatMenuButton, setMyDefaultAdministratorRights) answer ``true``; every other spec'd
   method answers 400 "Bad Request: method not supported by the sandbox".
 * Private chats only (chat id == user id); a chat exists once its user has written or pressed.
 * parse_mode HTML/MarkdownV2/Markdown is applied, so transcripts show what the user would see.
 * editMessageText without reply_markup removes the inline keyboard, as Telegram does.
-* Photos: users send photos the sandbox issues file_ids for; sendPhoto takes only those
-  file_ids (an unknown one is 400 "wrong file identifier/HTTP URL specified"), and any uploaded
-  file is refused with 400 "sandbox accepts only file_ids it issued".
+* Files: sendPhoto and sendDocument take multipart uploads (an uploaded photo must be a PNG,
+  GIF or JPEG) or file_ids the sandbox issued (an unknown one is 400 "wrong file
+  identifier/HTTP URL specified"). Users send photos (ids only, no bytes) and documents
+  (bytes). getFile gives a ``file_path`` for files with bytes, served at
+  ``GET /file/bot<token>/<file_path>`` (PTB: ``base_file_url = <url>/file/bot``).
 * Replies: ``reply_parameters`` must name a message of the same chat (else 400 "message to be
   replied not found"); the returned Message carries it as ``reply_to_message``.
 * A blocked user who writes again has unblocked the bot (as "Restart bot" does in the app).
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import mimetypes
 import re
 import socket
 import time
@@ -44,6 +47,7 @@ from aiohttp import web
 from bot.sandbox.control import add_control_routes
 from bot.sandbox.errors import ApiError, not_found, unauthorized
 from bot.sandbox.faults import Fault, FaultBook, FaultKind
+from bot.sandbox.files import Upload
 from bot.sandbox.limits import Limits, RateLimiter
 from bot.sandbox.methods import BotMethods
 from bot.sandbox.model import TranscriptEntry, bot_user_json
@@ -55,10 +59,12 @@ from bot.sandbox.wire import DropConnection, drop_connection, error_response, re
 logger = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"^(\d{1,19}):([A-Za-z0-9_-]+)$")
+MAX_REQUEST_BYTES = 50 * 1024 * 1024 + 64 * 1024  # Telegram's 50 MB upload limit, plus the form
 _ABOUT = """Aftercare sandbox: a local stand-in for the Telegram Bot API.
 Bot API:  {url}/bot<TOKEN>/<method>   (PTB: Bot(token, base_url="{url}/bot"))
-Control:  {url}/control/...   users/<id>/text|photo|press|block|unblock, chats/<id>/transcript,
-          faults (POST, DELETE), stats
+Files:    {url}/file/bot<TOKEN>/<file_path>   (PTB: base_file_url="{url}/file/bot")
+Control:  {url}/control/...   users/<id>/text|photo|document|press|block|unblock,
+          chats/<id>/transcript, faults (POST, DELETE), stats
 """
 
 
@@ -107,10 +113,11 @@ class Sandbox:
             raise RuntimeError("sandbox already started")
         self._stopped.clear()
         self._poller.resume()
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         app.router.add_get("/", self._about)
         add_control_routes(app, self)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
+        app.router.add_get("/file/bot{token}/{file_path:.+}", self._download)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         # No access log: its lines would carry the bot token in the path.
         runner = web.AppRunner(
@@ -152,6 +159,11 @@ class Sandbox:
     def base_url(self) -> str:
         """The value for PTB's ``base_url``: requests go to ``{base_url}{token}/{method}``."""
         return self.url + "/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        """The value for PTB's ``base_file_url``: downloads from ``{it}{token}/{file_path}``."""
+        return self.url + "/file/bot"
 
     # -- acting as users ----------------------------------------------------------------------
 
@@ -197,6 +209,39 @@ class Sandbox:
             language_code=language_code,
             reply_to_message_id=reply_to_message_id,
         )
+
+    def user_sends_document(
+        self,
+        user_id: int,
+        filename: str,
+        content: bytes,
+        mime_type: str | None = None,
+        caption: str | None = None,
+        *,
+        first_name: str = "Pat",
+        language_code: str = "en",
+        reply_to_message_id: int | None = None,
+    ) -> dict[str, Any]:
+        """The user sends a file; returns the queued Update (``message.document``).
+
+        The bytes are kept: the bot can ``getFile`` the document's file_id and download it,
+        or send it on by file_id. ``mime_type`` defaults to a guess from ``filename``.
+        """
+        return self.world.user_sends_document(
+            user_id,
+            Upload("document", filename, mime_type, content),
+            caption=caption,
+            first_name=first_name,
+            language_code=language_code,
+            reply_to_message_id=reply_to_message_id,
+        )
+
+    def download(self, file_path: str) -> bytes:
+        """The bytes ``getFile`` names by ``file_path`` (KeyError for an unknown path)."""
+        stored = self.world.files.download(file_path)
+        if stored is None or stored.content is None:
+            raise KeyError(file_path)
+        return stored.content
 
     def user_presses_button(
         self,
@@ -326,6 +371,17 @@ class Sandbox:
 
     async def _not_found(self, request: web.Request) -> web.StreamResponse:
         return error_response(not_found())
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        """Telegram's file server: the bytes under a ``file_path`` getFile gave."""
+        if _TOKEN.match(request.match_info["token"]) is None:
+            return error_response(unauthorized())
+        stored = self.world.files.download(request.match_info["file_path"])
+        if stored is None or stored.content is None:
+            return error_response(not_found())
+        self._requests["file download"] += 1
+        kind, _ = mimetypes.guess_type(request.match_info["file_path"])
+        return web.Response(body=stored.content, content_type=kind or "application/octet-stream")
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
         """One Bot API call: authenticate, look up, parse, maybe fault, handle, answer."""

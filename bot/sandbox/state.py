@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from bot.sandbox.errors import BLOCKED, CHAT_NOT_FOUND, QUERY_INVALID, ApiError, bad_request
+from bot.sandbox.files import FileStore, Upload
 from bot.sandbox.markup import find_button
-from bot.sandbox.media import PhotoBook
+from bot.sandbox.media import DocumentBook, PhotoBook
 from bot.sandbox.model import (
     ButtonPress,
     CallbackAnswer,
@@ -68,7 +69,9 @@ class World:
         self.log: dict[int, list[LogItem]] = {}
         self.updates: list[dict[str, Any]] = []
         self.presses: dict[str, ButtonPress] = {}
-        self.photos = PhotoBook()
+        self.files = FileStore()
+        self.photos = PhotoBook(self.files)
+        self.documents = DocumentBook(self.files)
         self.webhook: dict[str, Any] = {}
         self.allowed_updates: list[str] | None = None
         self._update_ids = itertools.count(1)
@@ -122,6 +125,26 @@ class World:
         record = self._writer(user_id, first_name, language_code)
         text = caption or ""
         draft = Draft(text, command_entities(text), self.photos.issue(), reply_to=reply_to)
+        return self._user_message(record, draft)
+
+    def user_sends_document(
+        self,
+        user_id: int,
+        upload: Upload,
+        *,
+        caption: str | None = None,
+        first_name: str = "Pat",
+        language_code: str = "en",
+        reply_to_message_id: int | None = None,
+    ) -> dict[str, Any]:
+        """Queue a document (its bytes kept for getFile and download) from the user."""
+        if not upload.content:
+            raise ControlError("a document cannot be empty")
+        reply_to = self._user_reply(user_id, reply_to_message_id)
+        record = self._writer(user_id, first_name, language_code)
+        text = caption or ""
+        document = self.documents.issue(upload)
+        draft = Draft(text, command_entities(text), document=document, reply_to=reply_to)
         return self._user_message(record, draft)
 
     def user_presses_button(
@@ -275,6 +298,7 @@ class World:
             entities=draft.entities,
             reply_markup=draft.reply_markup,
             photo=draft.photo,
+            document=draft.document,
             reply_to=draft.reply_to,
             forward_origin=draft.forward_origin,
         )

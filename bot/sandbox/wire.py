@@ -1,8 +1,9 @@
 """The Bot API's HTTP wire format: reading parameters and writing (or withholding) answers.
 
 Parameters come from the query string plus a JSON, form-encoded or multipart body, which is how
-PTB and other clients send them (PTB posts forms with non-string values JSON-encoded). Uploaded
-files are refused: the sandbox only takes back the file_ids it issued.
+PTB and other clients send them (PTB posts forms with non-string values JSON-encoded). A file
+part of a multipart body becomes an :class:`~bot.sandbox.files.Upload` under its field name
+(a parameter may also point at it as ``attach://<field>``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.errors import UPLOADS_REFUSED, ApiError, bad_request
+from bot.sandbox.errors import ApiError, bad_request
+from bot.sandbox.files import Upload
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -30,7 +32,7 @@ async def drop_connection(request: web.Request) -> web.StreamResponse:
 
 
 async def read_params(request: web.Request) -> dict[str, Any]:
-    """Query string plus a JSON, form-encoded or multipart body; an uploaded file is a 400."""
+    """Query string plus a JSON, form-encoded or multipart body (files as Uploads)."""
     params: dict[str, Any] = dict(request.query)
     if not request.body_exists:
         return params
@@ -44,10 +46,17 @@ async def read_params(request: web.Request) -> dict[str, Any]:
         params.update(body)
     elif request.content_type in _FORM_TYPES:
         form = await request.post()
-        if any(isinstance(value, web.FileField) for value in form.values()):
-            raise bad_request(UPLOADS_REFUSED)
-        params.update({key: value for key, value in form.items() if isinstance(value, str)})
+        for key, value in form.items():
+            if isinstance(value, web.FileField):
+                params[key] = _upload(key, value)
+            elif isinstance(value, str):
+                params[key] = value
     return params
+
+
+def _upload(field: str, part: web.FileField) -> Upload:
+    """A multipart file part as an Upload (its bytes read)."""
+    return Upload(field, part.filename or None, part.content_type, part.file.read())
 
 
 def error_response(error: ApiError) -> web.Response:

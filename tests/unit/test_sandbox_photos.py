@@ -117,9 +117,9 @@ async def test_unknown_file_id_is_bad_request(sandbox: Sandbox, bot: Bot) -> Non
     assert sandbox.bot_messages(PAT) == []
 
 
-async def test_uploaded_bytes_are_refused(sandbox: Sandbox, bot: Bot) -> None:
+async def test_uploaded_bytes_that_are_no_image_are_refused(sandbox: Sandbox, bot: Bot) -> None:
     sandbox.user_sends_text(PAT, "/start")
-    with pytest.raises(BadRequest, match=r"(?i)sandbox accepts only file_ids it issued"):
+    with pytest.raises(BadRequest, match=r"(?i)image_process_failed"):
         await bot.send_photo(PAT, photo=b"\xff\xd8\xff\xe0 not really a jpeg")
     assert sandbox.bot_messages(PAT) == []
 
