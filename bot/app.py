@@ -20,6 +20,7 @@ from bot.handlers import (
     schedule,
     settings,
     staff,
+    staff_tools,
     symptoms,
     treatment,
 )
@@ -48,7 +49,9 @@ def build_application(
         ApplicationBuilder().token(token).rate_limiter(rate_limiter).job_queue(None)
     )
     if base_url:
-        builder = builder.base_url(base_url)
+        builder = builder.base_url(base_url).base_file_url(
+            base_url.removesuffix("/bot") + "/file/bot"
+        )
     application = builder.build()
     application.bot_data[SERVICES_KEY] = services
     # Order matters: specific features first, the catch-alls of `fallbacks` last.
@@ -63,6 +66,7 @@ def build_application(
         actions,
         course,
         staff,
+        staff_tools,
         broadcast,
         protocols,
         symptoms,

@@ -23,7 +23,7 @@ from telegram.ext import Application
 
 from bot.alerts import AlertConfig, Alerter
 from bot.app import COMMANDS, build_application
-from bot.broadcasting import Broadcaster
+from bot.broadcasting import BroadcastConfig, Broadcaster
 from bot.compose import compose
 from bot.pacing import Pacer
 from bot.ratelimit import PacedRateLimiter
@@ -77,6 +77,7 @@ def clinic_config(settings: Settings) -> ClinicConfig:
         phone=settings.clinic_phone,
         emergency_number=settings.clinic_emergency_number,
         staff_code=settings.staff_code,
+        protocol_slug=settings.protocol,
     )
 
 
@@ -136,7 +137,10 @@ class Daemon:
             self.sessions, self.clock, self._sender, rules, self.catalog,
             AlertConfig(lease=self._lease),
         )  # fmt: skip
-        self.broadcaster = Broadcaster(self.sessions, self.clock, self._sender, self._worker)
+        self.broadcaster = Broadcaster(
+            self.sessions, self.clock, self._sender, self._worker,
+            BroadcastConfig(lease=self._lease, max_attempts=self.settings.max_send_attempts),
+        )  # fmt: skip
         await self.application.initialize()
         await self.application.bot.set_my_commands(COMMANDS)
         await self.application.start()

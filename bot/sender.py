@@ -32,6 +32,7 @@ from telegram.error import (
 
 from bot.pacing import Pacer
 from schedules.outbound import (
+    Edit,
     Outbound,
     RateLimited,
     Rejected,
@@ -55,7 +56,7 @@ _NEVER_LEFT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _LOST_ANSWER = (httpx.ReadError, httpx.ReadTimeout, httpx.RemoteProtocolError)
 
 
-def keyboard(message: Outbound) -> InlineKeyboardMarkup | None:
+def keyboard(message: Outbound | Edit) -> InlineKeyboardMarkup | None:
     if not message.buttons:
         return None
     return InlineKeyboardMarkup(
@@ -106,6 +107,36 @@ class TelegramSender:
         except TelegramError as error:
             return Transient(reason=f"telegram: {type(error).__name__}")
         return Sent(message_id=sent.message_id)
+
+    async def edit(self, edit: Edit) -> SendOutcome:
+        """Edit a bot message's text in place, paced like a send; "not modified" is fine."""
+        try:
+            async with self._pacer.turn(edit.chat_id):
+                await self._bot.edit_message_text(
+                    edit.text,
+                    chat_id=edit.chat_id,
+                    message_id=edit.message_id,
+                    reply_markup=keyboard(edit),
+                )
+        except RetryAfter as error:
+            seconds = retry_after_seconds(error)
+            self._pacer.pause(seconds)
+            return RateLimited(retry_after=seconds)
+        except Forbidden:
+            return Unreachable(reason="forbidden")
+        except BadRequest as error:
+            if "not modified" in error.message.lower():
+                return Sent(message_id=edit.message_id)
+            return classify_bad_request(error.message)
+        except TimedOut:
+            return Transient(reason="timeout", maybe_sent=True)
+        except NetworkError as error:
+            return Transient(reason=f"network: {type(error).__name__}", maybe_sent=True)
+        except InvalidToken:
+            raise
+        except TelegramError as error:
+            return Transient(reason=f"telegram: {type(error).__name__}")
+        return Sent(message_id=edit.message_id)
 
     async def _deliver(self, message: Outbound) -> Message:
         if message.photo is not None:

@@ -298,5 +298,6 @@ class Reminder(SQLModel, table=True):
     claimed_until: datetime | None = Field(default=None, sa_column=_utc_column())
     sent_message_id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
     sent_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    answered_at: datetime | None = Field(default=None, sa_column=_utc_column())  # check-ins
     # A snoozed copy points at the reminder it repeats; the planner never touches it.
     snoozed_from: int | None = Field(default=None, foreign_key="reminder.id")

@@ -6,7 +6,7 @@ Outcomes are data: the sender classifies every answer, the dispatcher decides.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -62,3 +62,21 @@ SendOutcome = Sent | RateLimited | Unreachable | Rejected | Transient
 
 class Sender(Protocol):
     async def send(self, message: Outbound) -> SendOutcome: ...
+
+
+@dataclass(frozen=True)
+class Edit:
+    """New text (and buttons; none removes them) for a message the bot sent earlier."""
+
+    chat_id: int
+    message_id: int
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
+
+
+@runtime_checkable
+class Editor(Protocol):
+    """Edits a message in place (a broadcast's live progress); ``Sent`` means it shows the
+    new text, also when it already did."""
+
+    async def edit(self, edit: Edit) -> SendOutcome: ...

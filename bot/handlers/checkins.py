@@ -67,6 +67,9 @@ async def answer(update: Update, context: Context) -> None:
             patient.redness_review_at = svc.clock.now()
             session.add(patient)
             where = await _situation(session, svc, patient)
+        if reminder.answered_at is None:  # for the clinic's /stats
+            reminder.answered_at = svc.clock.now()
+            session.add(reminder)
         await session.commit()
     t = translator(patient.locale)
     label = chosen.text.get(patient.locale) or chosen.text[spec.base_locale]

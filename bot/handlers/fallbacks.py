@@ -12,6 +12,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.handlers.broadcast import composed
 from bot.handlers.common import Context, chat_id_of, find_patient, say, speak
 from bot.handlers.onboarding import typed_timezone
 from bot.handlers.settings import set_quiet_hours
@@ -63,6 +64,8 @@ async def text_message(update: Update, context: Context) -> None:
     text = ((message.text if message else None) or "")[:MAX_TEXT]
     if await reply_to_patient(update, context):
         return
+    if await composed(update, context):  # a staff member's broadcast message
+        return
     async with services(context).sessions() as session:
         patient = await find_patient(session, chat_id_of(update))
     awaiting = patient.awaiting if patient else None
@@ -105,6 +108,8 @@ async def stranger_text(update: Update, context: Context, text: str) -> None:
 
 async def other_message(update: Update, context: Context) -> None:
     """Photos go to the clinic; stickers, voice...: we cannot read them, so say so."""
+    if await composed(update, context):  # a staff member's broadcast photo
+        return
     async with services(context).sessions() as session:
         patient = await find_patient(session, chat_id_of(update))
     message = update.effective_message

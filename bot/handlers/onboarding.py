@@ -1,9 +1,18 @@
-"""/start, language, the one-time "not a doctor" note, and the timezone picker."""
+"""/start, language, the one-time "not a doctor" note, and the timezone picker.
+
+``/start c-<patient code>`` (a clinic's link or QR code) enrols the patient at that clinic;
+an unknown code still onboards them, with the operator's clinic. A patient whose
+treatment is under way at one clinic stays there when they open another clinic's link
+(they are told so): the plan, the protocol and the staff who hear of their symptoms
+belong together. ``/start i-<code>`` is a staff invite, handled in ``staff``.
+"""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update
 from telegram.ext import CommandHandler
 
@@ -21,11 +30,13 @@ from bot.handlers.common import (
     speak,
 )
 from bot.handlers.planning import replan_and_report
+from bot.handlers.staff import join_by_invite
 from bot.handlers.treatment import ask_treatment
 from bot.services import services
 from messages.formatting import country_name, local_clock
 from messages.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES, Translator, pick_locale, translator
-from schedules.models import Patient, PatientStatus
+from schedules.clinics import Enrolment, enrol_patient, read_start_payload
+from schedules.models import Clinic, Patient, PatientStatus
 from schedules.zones import common_countries, country_timezones, find_timezones, is_valid_timezone
 
 _PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -33,23 +44,21 @@ MAX_ZONE_BUTTONS = 12
 
 
 async def start(update: Update, context: Context) -> None:
-    svc = services(context)
+    """Welcome a patient (enrolling them at the clinic their link names), or, for a staff
+    invite link, make the person staff instead."""
     payload = context.args[0] if context.args else None
+    link = read_start_payload(payload)
+    if link.kind == "invite":
+        await join_by_invite(update, context, link.code)
+        return
+    svc = services(context)
     async with svc.sessions() as session:
-        patient = await find_patient(session, chat_id_of(update))
-        if patient is None:
-            user = update.effective_user
-            patient = Patient(
-                chat_id=chat_id_of(update),
-                locale=pick_locale(user.language_code if user else None),
-                created_at=svc.clock.now(),
-            )
-        if payload and _PAYLOAD.match(payload):
-            patient.start_payload = payload
-        patient.awaiting = None
-        session.add(patient)
-        await session.commit()
+        patient = await _patient_for_start(session, update, svc.clock.now(), payload)
+        enrolment = await enrol_patient(session, patient, link.code) if link.code else None
+        clinic = await session.get(Clinic, patient.clinic_id) if patient.clinic_id else None
     t = translator(patient.locale)
+    if enrolment is not None and enrolment.refused is not None:
+        await say(update, _kept_at(t, enrolment))
     if patient.status == PatientStatus.ACTIVE:
         await say(
             update,
@@ -59,13 +68,50 @@ async def start(update: Update, context: Context) -> None:
         )
         return
     await say(
-        update,
-        t(
+        update, welcome(t, clinic) + "\n\n" + t("Which language would you like?"), language_rows()
+    )
+
+
+async def _patient_for_start(
+    session: AsyncSession, update: Update, now: datetime, payload: str | None
+) -> Patient:
+    """The patient in this chat (created on first contact), with the link's payload kept."""
+    patient = await find_patient(session, chat_id_of(update))
+    if patient is None:
+        user = update.effective_user
+        patient = Patient(
+            chat_id=chat_id_of(update),
+            locale=pick_locale(user.language_code if user else None),
+            created_at=now,
+        )
+    if payload and _PAYLOAD.match(payload):
+        patient.start_payload = payload
+    patient.awaiting = None
+    session.add(patient)
+    await session.commit()
+    return patient
+
+
+def welcome(t: Translator, clinic: Clinic | None) -> str:
+    """The first words, naming the clinic when the patient came through its link."""
+    if clinic is None:
+        return t(
             "Hello! I'm your clinic's aftercare assistant. I'll send you the right care tips at the right time after your treatment."
         )
-        + "\n\n"
-        + t("Which language would you like?"),
-        language_rows(),
+    return t(
+        "Hello! I'm the aftercare assistant of {clinic}. I'll send you the right care tips at the right time after your treatment.",
+        clinic=clinic.name,
+    )
+
+
+def _kept_at(t: Translator, enrolment: Enrolment) -> str:
+    """Why a patient with a treatment under way stays with their clinic."""
+    assert enrolment.refused is not None
+    current = enrolment.clinic.name if enrolment.clinic else t("your clinic")
+    return t(
+        "Your current treatment's aftercare is with {current}, so I'll keep you with them. If {new} is treating you now, please ask them to help you move.",
+        current=current,
+        new=enrolment.refused.name,
     )
 
 

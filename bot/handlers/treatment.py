@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update
 from telegram.ext import CommandHandler
 
@@ -31,9 +32,10 @@ from bot.handlers.course import progress_text
 from bot.handlers.input_errors import explain
 from bot.handlers.planning import replan_and_report
 from bot.handlers.profile import ask_profile
-from bot.services import services
+from bot.services import Services, services
 from messages.formatting import local_moment
 from messages.i18n import Translator, translator
+from schedules.clinics import clinic_of
 from schedules.courses import days_apart, initial_course, too_soon
 from schedules.errors import InputError
 from schedules.models import Patient, PatientStatus, Treatment
@@ -179,24 +181,22 @@ async def _record(
     update: Update, context: Context, treated_at: datetime, *, new_session: bool
 ) -> None:
     svc = services(context)
-    protocol = await svc.catalog.latest(svc.protocol_slug)
-    assert protocol is not None
-    assert protocol.id is not None
-    spec = await svc.catalog.spec(protocol.id)
     async with svc.sessions() as session:
         patient = await find_patient(session, chat_id_of(update))
         if patient is None or patient.timezone is None:
             await say(update, speak(update, patient)("Please send /start first."))
             return
+        protocol_id = await _protocol_for(session, svc, patient)
+        spec = await svc.catalog.spec(protocol_id)
         was_active = patient.status == PatientStatus.ACTIVE
         now = svc.clock.now()
         assert patient.id is not None
         if new_session and await active_treatment(session, patient.id) is not None:
-            treatment = await start_next_session(session, patient, treated_at, protocol.id, now)
+            treatment = await start_next_session(session, patient, treated_at, protocol_id, now)
         else:
             course = initial_course(spec, patient.start_payload)
             treatment = await set_treatment(
-                session, patient, treated_at, protocol.id, now, course=course
+                session, patient, treated_at, protocol_id, now, course=course
             )
         if patient.status in (PatientStatus.ONBOARDING, PatientStatus.UNREACHABLE):
             patient.status = PatientStatus.ACTIVE
@@ -217,6 +217,17 @@ async def _record(
     await replan_and_report(update, context, t)
     if not was_active:
         await ask_profile(update, context)
+
+
+async def _protocol_for(session: AsyncSession, svc: Services, patient: Patient) -> int:
+    """The id of the newest version of the patient's clinic's protocol; the operator's
+    protocol if the clinic's is not in the catalog."""
+    clinic = await clinic_of(session, patient, svc.clinic_slug)
+    protocol = await svc.catalog.latest(clinic.protocol_slug) if clinic else None
+    protocol = protocol or await svc.catalog.latest(svc.protocol_slug)
+    assert protocol is not None
+    assert protocol.id is not None
+    return protocol.id
 
 
 async def ask_new_or_fix(

@@ -61,9 +61,13 @@ class Person:
         return found
 
     async def enrols(
-        self, place: str = "Europe/London", day: str = "Yesterday", at: str = "14:00"
+        self,
+        place: str = "Europe/London",
+        day: str = "Yesterday",
+        at: str = "14:00",
+        start: str = "/start",
     ) -> None:
-        await self.says("/start", expect="Which language")
+        await self.says(start, expect="Which language")
         await self.presses("English", expect="not a doctor")
         await self.presses("I understand", expect="Where are you")
         await self.says(place, expect="Is that right")

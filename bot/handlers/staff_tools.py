@@ -1,0 +1,100 @@
+"""/patients and /stats: a clinic's staff see their own patients' numbers, never another's."""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from telegram import Update
+from telegram.ext import CommandHandler
+
+from bot.handlers.common import Context, chat_id_of, say
+from bot.services import services
+from messages.i18n import Translator, translator
+from schedules.clinic_stats import PatientOverview, WeekStats, patient_overview, week_stats
+from schedules.clinics import staff_by_user
+from schedules.models import Clinic
+
+STAFF_LOCALE = "en"  # staff read English until clinics choose a language
+
+
+def _stage_names(t: Translator) -> dict[str, str]:
+    return {
+        "onboarding": t("Still enrolling"),
+        "no_treatment": t("Enrolled, no treatment date yet"),
+        "first_week": t("First week after treatment"),
+        "healing": t("Healing (days 8–27)"),
+        "next_session_due": t("Due for the next session (day 28+)"),
+        "paused": t("Paused"),
+        "stopped": t("Stopped reminders"),
+        "unreachable": t("Unreachable (blocked the bot)"),
+    }
+
+
+def overview_text(overview: PatientOverview, t: Translator) -> str:
+    names = _stage_names(t)
+    total = sum(overview.by_stage.values())
+    lines = [t("Patients: {total}", total=total)]
+    lines += [
+        f"• {names.get(stage, stage)}: {count}"
+        for stage, count in sorted(overview.by_stage.items(), key=lambda i: -i[1])
+    ]
+    if overview.flagged:
+        ids = ", ".join(f"#{pid}" for pid in overview.flagged[:20])
+        lines.append(t("Flagged with a contraindication: {ids}", ids=ids))
+    if overview.unreachable:
+        ids = ", ".join(f"#{pid}" for pid in overview.unreachable[:20])
+        lines.append(t("Unreachable: {ids}", ids=ids))
+    return "\n".join(lines)
+
+
+def stats_text(stats: WeekStats, t: Translator) -> str:
+    levels = stats.reports_by_level
+    return "\n".join(
+        [
+            t("The last 7 days:"),
+            t("Reminders sent: {n}", n=stats.reminders_sent),
+            t("Check-ins answered: {n}", n=stats.checkins_answered),
+            t(
+                "Symptom reports: {emergency} emergency, {urgent} urgent, {routine} for review, {expected} expected",
+                emergency=levels.get("emergency", 0),
+                urgent=levels.get("urgent", 0),
+                routine=levels.get("routine_followup", 0),
+                expected=levels.get("expected", 0),
+            ),
+        ]
+    )
+
+
+async def patients(update: Update, context: Context) -> None:
+    svc = services(context)
+    t = translator(STAFF_LOCALE)
+    async with svc.sessions() as session:
+        member = await staff_by_user(session, chat_id_of(update))
+        if member is None:
+            await say(update, t("This command is for clinic staff."))
+            return
+        default = await _is_default(session, member.clinic_id, svc.clinic_slug)
+        overview = await patient_overview(
+            session, member.clinic_id, svc.clock.now(), is_default=default
+        )
+    await say(update, overview_text(overview, t))
+
+
+async def stats(update: Update, context: Context) -> None:
+    svc = services(context)
+    t = translator(STAFF_LOCALE)
+    async with svc.sessions() as session:
+        member = await staff_by_user(session, chat_id_of(update))
+        if member is None:
+            await say(update, t("This command is for clinic staff."))
+            return
+        default = await _is_default(session, member.clinic_id, svc.clinic_slug)
+        week = await week_stats(session, member.clinic_id, svc.clock.now(), is_default=default)
+    await say(update, stats_text(week, t))
+
+
+async def _is_default(session: AsyncSession, clinic_id: int, default_slug: str) -> bool:
+    clinic = await session.get(Clinic, clinic_id)
+    return clinic is not None and clinic.slug == default_slug
+
+
+HANDLERS = [CommandHandler("patients", patients), CommandHandler("stats", stats)]

@@ -1,0 +1,114 @@
+"""What a clinic's staff see at a glance: patients by stage, flags, and this week's numbers.
+
+Counts only, computed for one clinic at a time: nothing here crosses clinics.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from schedules.models import (
+    Patient,
+    PatientStatus,
+    Reminder,
+    ReminderStatus,
+    SymptomReport,
+    Treatment,
+)
+from schedules.profile import local_day
+
+# Stages of an active patient, by local days since their treatment.
+FIRST_WEEK_LAST_DAY = 7
+NEXT_SESSION_DAY = 28
+
+
+@dataclass(frozen=True)
+class PatientOverview:
+    by_stage: Counter[str] = field(default_factory=Counter)
+    flagged: list[int] = field(default_factory=list)  # patient ids with contraindications
+    unreachable: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WeekStats:
+    since: datetime
+    reminders_sent: int
+    checkins_answered: int
+    reports_by_level: Counter[str]
+
+
+def patients_of(clinic_id: int, *, is_default: bool) -> sa.ColumnElement[bool]:
+    """Patients of a clinic; those who joined without a clinic link belong to the default one."""
+    mine = col(Patient.clinic_id) == clinic_id
+    return sa.or_(mine, col(Patient.clinic_id).is_(None)) if is_default else mine
+
+
+def stage_of(patient: Patient, treated_at: datetime | None, now: datetime) -> str:
+    """One word for where a patient is: their status, or how far their healing is."""
+    if patient.status != PatientStatus.ACTIVE:
+        return str(patient.status)
+    if treated_at is None:
+        return "no_treatment"
+    day = local_day(treated_at, now, patient.timezone or "UTC")
+    if day <= FIRST_WEEK_LAST_DAY:
+        return "first_week"
+    if day < NEXT_SESSION_DAY:
+        return "healing"
+    return "next_session_due"
+
+
+async def patient_overview(
+    session: AsyncSession, clinic_id: int, now: datetime, *, is_default: bool = False
+) -> PatientOverview:
+    rows = await session.exec(
+        select(Patient, Treatment.treated_at)
+        .join(
+            Treatment,
+            sa.and_(col(Treatment.patient_id) == col(Patient.id), col(Treatment.active)),
+            isouter=True,
+        )
+        .where(patients_of(clinic_id, is_default=is_default))
+    )
+    overview = PatientOverview()
+    for patient, treated_at in rows.all():
+        assert patient.id is not None
+        overview.by_stage[stage_of(patient, treated_at, now)] += 1
+        if patient.contraindications:
+            overview.flagged.append(patient.id)
+        if patient.status == PatientStatus.UNREACHABLE:
+            overview.unreachable.append(patient.id)
+    return overview
+
+
+async def week_stats(
+    session: AsyncSession, clinic_id: int, now: datetime, *, is_default: bool = False
+) -> WeekStats:
+    """The last seven days of one clinic."""
+    since = now - timedelta(days=7)
+    of_clinic = col(Reminder.patient_id).in_(
+        select(Patient.id).where(patients_of(clinic_id, is_default=is_default))
+    )
+    sent = await session.exec(
+        select(sa.func.count())
+        .select_from(Reminder)
+        .where(
+            of_clinic, col(Reminder.status) == ReminderStatus.SENT, col(Reminder.sent_at) >= since
+        )
+    )
+    answered = await session.exec(
+        select(sa.func.count())
+        .select_from(Reminder)
+        .where(of_clinic, col(Reminder.answered_at) >= since)
+    )
+    levels = await session.exec(
+        select(SymptomReport.level, sa.func.count())
+        .where(col(SymptomReport.clinic_id) == clinic_id, col(SymptomReport.created_at) >= since)
+        .group_by(col(SymptomReport.level))
+    )
+    return WeekStats(since, sent.one(), answered.one(), Counter(dict(levels.all())))
