@@ -361,6 +361,10 @@ def staff_help() -> str:
         + t(
             "/link gives your patients' link and QR code, /team shows the team; owners /invite colleagues."
         )
+        + " "
+        + t(
+            "/broadcast writes to your patients; /patients and /stats give the numbers. Owners send a protocol YAML file to update it, /versions and /rollback N."
+        )
     )
 
 
