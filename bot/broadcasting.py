@@ -24,18 +24,11 @@ from datetime import datetime, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from messages.i18n import Translator, translator
-from schedules import broadcasts
-from schedules.broadcasts import (
-    Everyone,
-    InCourse,
-    OnProtocol,
-    Progress,
-    Recent,
-    Recipient,
-    Segment,
-)
+from schedules import broadcasts, deliveries
+from schedules.broadcasts import Progress
 from schedules.clock import Clock
 from schedules.db import SessionFactory
+from schedules.deliveries import Recipient
 from schedules.models import Broadcast, BroadcastStatus, PatientStatus
 from schedules.outbound import (
     Button,
@@ -50,6 +43,7 @@ from schedules.outbound import (
     Unreachable,
 )
 from schedules.retry import backoff
+from schedules.segments import Everyone, InCourse, OnProtocol, Recent, Segment
 
 log = logging.getLogger(__name__)
 t = translator("en")  # staff read English until clinics choose a language (as in staff.py)
@@ -89,7 +83,7 @@ class Broadcaster:
     async def run_due(self) -> int:
         """Send one batch of pending deliveries; returns how many were sent."""
         async with self._sessions() as session:
-            batch = await broadcasts.claim_deliveries(
+            batch = await deliveries.claim_deliveries(
                 session,
                 now=self._clock.now(),
                 worker=self._worker,
@@ -111,23 +105,23 @@ class Broadcaster:
 
     async def next_due(self) -> datetime | None:
         async with self._sessions() as session:
-            return await broadcasts.next_due(session, self._clock.now())
+            return await deliveries.next_due(session, self._clock.now())
 
     async def _deliver(self, recipient: Recipient, content: dict[int, Broadcast | None]) -> str:
         """Read the recipient afresh, send, record: one session, the send outside any
         transaction, the outcome in a transaction of its own."""
         worker, bid = self._worker, recipient.broadcast_id
         async with self._sessions() as session:
-            target = await broadcasts.target(session, recipient)
+            target = await deliveries.target(session, recipient)
             if bid not in content:
                 content[bid] = await session.get(Broadcast, bid)
             broadcast = content[bid]
             if broadcast is None or target.broadcast_status != BroadcastStatus.SENDING:
-                await broadcasts.mark_cancelled(session, recipient.delivery_id, worker)
+                await deliveries.mark_cancelled(session, recipient.delivery_id, worker)
                 return "cancelled"
             if target.chat_id is None or target.patient_status != PatientStatus.ACTIVE:
                 reason = f"patient {target.patient_status or 'deleted'}"
-                await broadcasts.mark_skipped(session, recipient.delivery_id, worker, reason)
+                await deliveries.mark_skipped(session, recipient.delivery_id, worker, reason)
                 return "skipped"
             await session.commit()  # end the read before waiting on Telegram
             message = broadcasts.outbound_for(broadcast, target.chat_id)
@@ -140,12 +134,12 @@ class Broadcaster:
         worker, delivery_id, now = self._worker, recipient.delivery_id, self._clock.now()
         match outcome:
             case Sent(message_id=message_id):
-                await broadcasts.mark_sent(
+                await deliveries.mark_sent(
                     session, delivery_id, worker, message_id=message_id, now=now
                 )
                 return "sent"
             case Unreachable(reason=reason):
-                await broadcasts.mark_blocked(
+                await deliveries.mark_blocked(
                     session, delivery_id, worker, patient_id=recipient.patient_id, reason=reason
                 )
                 log.warning(
@@ -155,11 +149,11 @@ class Broadcaster:
                 )
                 return "blocked"
             case Rejected(reason=reason):
-                await broadcasts.mark_failed(session, delivery_id, worker, reason)
+                await deliveries.mark_failed(session, delivery_id, worker, reason)
                 log.error("broadcast message rejected delivery_id=%s", delivery_id)
                 return "failed"
             case RateLimited(retry_after=seconds):
-                await broadcasts.release(
+                await deliveries.release(
                     session,
                     delivery_id,
                     worker,
@@ -175,9 +169,9 @@ class Broadcaster:
                     jitter=self._jitter(),
                 )
                 if delay is None:
-                    await broadcasts.mark_failed(session, delivery_id, worker, reason)
+                    await deliveries.mark_failed(session, delivery_id, worker, reason)
                     return "failed"
-                await broadcasts.release(
+                await deliveries.release(
                     session, delivery_id, worker, not_before=now + delay, reason=reason
                 )
                 return "retried"
@@ -188,7 +182,7 @@ class Broadcaster:
         send until the pause is over), instead of waiting for their lease to lapse."""
         async with self._sessions() as session:
             for recipient in rest:
-                await broadcasts.release(
+                await deliveries.release(
                     session,
                     recipient.delivery_id,
                     self._worker,
@@ -214,7 +208,7 @@ class Broadcaster:
     async def _finish_ready(self) -> None:
         """Close every broadcast with nothing left to send, with its final report."""
         async with self._sessions() as session:
-            ready = await broadcasts.ready_to_finish(session)
+            ready = await deliveries.ready_to_finish(session)
         for broadcast in ready:
             assert broadcast.id is not None
             async with self._sessions() as session:
@@ -223,7 +217,7 @@ class Broadcaster:
             # Report first, then record: a crash between re-sends the same (harmless) edit.
             await self._edit(broadcast, report_text(counts, t, cancelled=cancelled), live=False)
             async with self._sessions() as session:
-                if await broadcasts.mark_finished(session, broadcast, self._clock.now()):
+                if await deliveries.mark_finished(session, broadcast, self._clock.now()):
                     log.info(
                         "broadcast finished broadcast_id=%s sent=%d blocked=%d skipped=%d "
                         "failed=%d cancelled=%d",

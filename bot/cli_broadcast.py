@@ -22,12 +22,13 @@ from sqlmodel import col, select
 from bot.broadcasting import describe, grouped, report_text
 from bot.settings import Settings
 from messages.i18n import translator
-from schedules import broadcasts
-from schedules.broadcasts import BroadcastError, SegmentError, parse_segment, segment_from_json
+from schedules import broadcasts, segments
+from schedules.broadcasts import BroadcastError
 from schedules.clinics import clinic_by_slug
 from schedules.clock import SystemClock
 from schedules.db import SessionFactory, create_schema, make_engine, session_factory
 from schedules.models import Broadcast, BroadcastStatus, Clinic
+from schedules.segments import SegmentError, parse_segment, segment_from_json
 
 broadcast_app = typer.Typer(help="Broadcast to a clinic's patients.", no_args_is_help=True)
 console = Console()
@@ -101,7 +102,7 @@ def send(
                 photo_file_id=photo,
                 segment=chosen,
             )
-            count = await broadcasts.count_recipients(
+            count = await segments.count_recipients(
                 session, found.id, chosen, clock.now(), include_unassigned=include_unassigned
             )
             assert made.id is not None

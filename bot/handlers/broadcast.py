@@ -30,11 +30,12 @@ from bot.handlers.common import (
 from bot.sender import CAPTION_LIMIT
 from bot.services import Services, services
 from messages.i18n import translator
-from schedules import broadcasts
-from schedules.broadcasts import BroadcastError, Progress, SegmentError, parse_segment
+from schedules import broadcasts, segments
+from schedules.broadcasts import BroadcastError, Progress
 from schedules.clinics import staff_by_user
 from schedules.models import Broadcast, BroadcastStatus, Clinic, Staff
 from schedules.outbound import Outbound
+from schedules.segments import SegmentError, parse_segment
 
 t = translator("en")  # staff speak the clinic's language; English until clinics choose one
 COMPOSE_WITHIN = timedelta(hours=1)  # a draft waits this long for its message
@@ -165,7 +166,7 @@ async def _pick(update: Update, svc: Services, broadcast: Broadcast, what: str) 
     """The protocols, or the course stages, the clinic's active patients are on now."""
     b = broadcast.id
     async with svc.sessions() as session:
-        slugs, courses = await broadcasts.segment_choices(
+        slugs, courses = await segments.segment_choices(
             session,
             broadcast.clinic_id,
             include_unassigned=await _is_default(session, broadcast.clinic_id, svc.clinic_slug),
@@ -209,7 +210,7 @@ async def _preview(update: Update, context: Context, broadcast: Broadcast, text:
         return
     async with svc.sessions() as session:
         await broadcasts.set_segment(session, b, segment)
-        count = await broadcasts.count_recipients(
+        count = await segments.count_recipients(
             session,
             broadcast.clinic_id,
             segment,
@@ -247,9 +248,9 @@ async def _send(update: Update, context: Context, broadcast: Broadcast) -> None:
     chat = update.effective_chat
     assert chat is not None
     async with svc.sessions() as session:
-        segment = broadcasts.segment_from_json(broadcast.segment)
+        segment = segments.segment_from_json(broadcast.segment)
         default = await _is_default(session, broadcast.clinic_id, svc.clinic_slug)
-        count = await broadcasts.count_recipients(
+        count = await segments.count_recipients(
             session, broadcast.clinic_id, segment, svc.clock.now(), include_unassigned=default
         )
     await close_buttons(update, t("Send"))

@@ -24,7 +24,6 @@ from sqlmodel import SQLModel, col, create_engine, select
 from bot.sandbox.limits import Limits
 from bot.sandbox.server import Sandbox
 from schedules import broadcasts
-from schedules.broadcasts import Everyone
 from schedules.clock import FastClock
 from schedules.db import make_engine, session_factory
 from schedules.models import (
@@ -36,6 +35,7 @@ from schedules.models import (
     Patient,
     PatientStatus,
 )
+from schedules.segments import Everyone
 from tests.e2e.harness import TOKEN
 
 START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)

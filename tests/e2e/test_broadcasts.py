@@ -20,7 +20,6 @@ from bot.pacing import Pacer
 from bot.sandbox.model import TranscriptEntry
 from bot.sender import TelegramSender
 from schedules import broadcasts
-from schedules.broadcasts import Everyone
 from schedules.models import (
     Broadcast,
     BroadcastDelivery,
@@ -32,6 +31,7 @@ from schedules.models import (
     ReminderStatus,
 )
 from schedules.outbound import Edit, Outbound, SendOutcome
+from schedules.segments import Everyone
 from tests.e2e.harness import TOKEN, Person, World, start_world, stop_world
 
 START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)

@@ -10,17 +10,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, select
 
-from schedules import broadcasts
-from schedules.broadcasts import (
-    BroadcastError,
-    Everyone,
-    InCourse,
-    OnProtocol,
-    Recent,
-    Segment,
-    SegmentError,
-    parse_segment,
-)
+from schedules import broadcasts, deliveries, segments
+from schedules.broadcasts import BroadcastError
 from schedules.db import SessionFactory
 from schedules.models import (
     Broadcast,
@@ -35,6 +26,15 @@ from schedules.models import (
     ReminderStatus,
     Staff,
     Treatment,
+)
+from schedules.segments import (
+    Everyone,
+    InCourse,
+    OnProtocol,
+    Recent,
+    Segment,
+    SegmentError,
+    parse_segment,
 )
 from tests.integration.conftest import T0
 
@@ -121,7 +121,7 @@ async def town(sessions: SessionFactory) -> Town:
 async def chosen(town: Town, sessions: SessionFactory, segment: Segment, **kw: bool) -> set[str]:
     names = {patient_id: name for name, patient_id in town.ids.items()}
     async with sessions() as session:
-        rows = await session.exec(broadcasts.recipients(town.glow, segment, T0, **kw))
+        rows = await session.exec(segments.recipients(town.glow, segment, T0, **kw))
         return {names[i] for i in rows.all() if i is not None}
 
 
@@ -149,7 +149,7 @@ async def test_segment_choices_name_what_active_patients_are_on(
     town: Town, sessions: SessionFactory
 ) -> None:
     async with sessions() as session:
-        slugs, courses = await broadcasts.segment_choices(session, town.glow)
+        slugs, courses = await segments.segment_choices(session, town.glow)
     assert slugs == ["microneedling", "peel"]
     assert courses == [("collagen", 1), ("collagen", 2), ("standard", 1)]
 
@@ -167,7 +167,7 @@ async def test_segment_choices_name_what_active_patients_are_on(
 def test_segments_read_and_round_trip(text: str, segment: Segment) -> None:
     assert parse_segment(text) == segment
     assert segment.as_text() == text
-    assert broadcasts.segment_from_json(broadcasts.segment_json(segment)) == segment
+    assert segments.segment_from_json(segments.segment_json(segment)) == segment
 
 
 @pytest.mark.parametrize(
@@ -194,7 +194,7 @@ async def confirm(sessions: SessionFactory, broadcast_id: int) -> int | None:
         return await broadcasts.confirm(session, broadcast_id, T0)
 
 
-async def deliveries(sessions: SessionFactory, broadcast_id: int) -> list[BroadcastDelivery]:
+async def delivery_rows(sessions: SessionFactory, broadcast_id: int) -> list[BroadcastDelivery]:
     async with sessions() as session:
         rows = await session.exec(
             select(BroadcastDelivery)
@@ -215,7 +215,7 @@ async def test_confirming_fills_one_row_per_recipient_once(
     )
     assert sorted([first, second, third], key=str) == [4, None, None]
     assert await confirm(sessions, broadcast_id) is None
-    rows = await deliveries(sessions, broadcast_id)
+    rows = await delivery_rows(sessions, broadcast_id)
     assert [r.patient_id for r in rows] == sorted(
         town.ids[name] for name in ("fresh", "month", "peeled", "untreated")
     )
@@ -243,7 +243,7 @@ async def claim(
     sessions: SessionFactory, worker: str, limit: int = 100, at: object = T0
 ) -> list[int]:
     async with sessions() as session:
-        rows = await broadcasts.claim_deliveries(
+        rows = await deliveries.claim_deliveries(
             session,
             now=at,
             worker=worker,
@@ -291,15 +291,15 @@ async def test_a_lapsed_claim_comes_back_and_a_retry_waits_its_turn(
     later = T0 + LEASE + timedelta(seconds=1)
     assert await claim(sessions, "alive", at=later) == [fresh, month]
     async with sessions() as session:
-        await broadcasts.release(
+        await deliveries.release(
             session, fresh, "alive", not_before=later + timedelta(minutes=5), reason="502"
         )
         # The dead process's late answer is not recorded: the row is someone else's now.
-        assert not await broadcasts.mark_sent(session, month, "dead", message_id=1, now=later)
-        assert await broadcasts.mark_sent(session, month, "alive", message_id=2, now=later)
+        assert not await deliveries.mark_sent(session, month, "dead", message_id=1, now=later)
+        assert await deliveries.mark_sent(session, month, "alive", message_id=2, now=later)
     assert await claim(sessions, "alive", at=later + timedelta(minutes=4)) == []
     async with sessions() as session:
-        due = await broadcasts.next_due(session, later)
+        due = await deliveries.next_due(session, later)
     assert due == later + timedelta(minutes=5)
     assert await claim(sessions, "alive", at=later + timedelta(minutes=5)) == [fresh]
 
@@ -312,24 +312,24 @@ async def test_cancel_stops_the_pending_deliveries_and_leaves_the_sent_ones(
     await confirm(sessions, broadcast_id)
     first, second, *_ = await claim(sessions, "w", limit=3)
     async with sessions() as session:
-        await broadcasts.mark_sent(session, first, "w", message_id=7, now=T0)
+        await deliveries.mark_sent(session, first, "w", message_id=7, now=T0)
         assert await broadcasts.cancel(session, broadcast_id, T0)
         assert not await broadcasts.cancel(session, broadcast_id, T0)  # once
         # Nothing more is handed out, and nothing is finished while a claim is out.
-        assert await broadcasts.ready_to_finish(session) == []
+        assert await deliveries.ready_to_finish(session) == []
     assert await claim(sessions, "w", at=T0 + timedelta(minutes=1)) == []
     async with sessions() as session:
         counts = await broadcasts.progress(session, broadcast_id)
         assert (counts.sent, counts.claimed, counts.cancelled, counts.pending) == (1, 2, 7, 0)
-        await broadcasts.mark_cancelled(session, second, "w")
+        await deliveries.mark_cancelled(session, second, "w")
     # The other claim lapses (its process died): back to pending, then swept as cancelled.
     async with sessions() as session:
-        await broadcasts.claim_deliveries(
+        await deliveries.claim_deliveries(
             session, now=T0 + 2 * LEASE, worker="x", lease=LEASE, limit=10
         )
-        [ready] = await broadcasts.ready_to_finish(session)
+        [ready] = await deliveries.ready_to_finish(session)
         assert ready.id == broadcast_id
-        assert await broadcasts.mark_finished(session, ready, T0)
+        assert await deliveries.mark_finished(session, ready, T0)
         counts = await broadcasts.progress(session, broadcast_id)
     assert (counts.sent, counts.cancelled, counts.open) == (1, 9, 0)
 
@@ -355,12 +355,12 @@ async def test_outcomes_are_counted_and_a_blocked_patient_becomes_unreachable(
             )
         )
         await session.commit()
-        await broadcasts.mark_sent(session, fresh, "w", message_id=1, now=T0)
-        await broadcasts.mark_blocked(
+        await deliveries.mark_sent(session, fresh, "w", message_id=1, now=T0)
+        await deliveries.mark_blocked(
             session, month, "w", patient_id=town.ids["month"], reason="forbidden"
         )
-        await broadcasts.mark_skipped(session, peeled, "w", "patient stopped")
-        await broadcasts.mark_failed(session, untreated, "w", "400")
+        await deliveries.mark_skipped(session, peeled, "w", "patient stopped")
+        await deliveries.mark_failed(session, untreated, "w", "400")
         counts = await broadcasts.progress(session, broadcast_id)
         assert (counts.total, counts.sent, counts.blocked, counts.skipped, counts.failed) == (
             4,
@@ -374,11 +374,11 @@ async def test_outcomes_are_counted_and_a_blocked_patient_becomes_unreachable(
         assert blocked.status == PatientStatus.UNREACHABLE
         reminder = (await session.exec(select(Reminder))).one()
         assert reminder.status == ReminderStatus.CANCELLED
-        assert await broadcasts.next_due(session, T0) == T0  # finished, not yet reported
-        [ready] = await broadcasts.ready_to_finish(session)
-        assert await broadcasts.mark_finished(session, ready, T0)
-        assert not await broadcasts.mark_finished(session, ready, T0)
-        assert await broadcasts.next_due(session, T0) is None
+        assert await deliveries.next_due(session, T0) == T0  # finished, not yet reported
+        [ready] = await deliveries.ready_to_finish(session)
+        assert await deliveries.mark_finished(session, ready, T0)
+        assert not await deliveries.mark_finished(session, ready, T0)
+        assert await deliveries.next_due(session, T0) is None
         done = await session.get(Broadcast, broadcast_id, populate_existing=True)
         assert done is not None
         assert done.status == BroadcastStatus.DONE
@@ -400,7 +400,7 @@ async def test_a_delivery_row_written_by_hand_is_delivered_too(
         assert note.id is not None
         session.add(BroadcastDelivery(broadcast_id=note.id, patient_id=town.ids["fresh"]))
         await session.commit()
-        assert await broadcasts.next_due(session, T0) == T0
+        assert await deliveries.next_due(session, T0) == T0
     assert len(await claim(sessions, "w")) == 1
 
 
