@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,3 +53,8 @@ class Settings(BaseSettings):
         default=120.0, ge=0, description="How long to keep retrying an unreachable Bot API at start"
     )
     log_level: str = Field(default="INFO")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with the flags a command was given on top."""
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
