@@ -17,11 +17,11 @@ from messages.i18n import Translator, translator
 from messages.triage import TriageRules
 from schedules import escalations
 from schedules.catalog import ProtocolCatalog
-from schedules.clinics import staff_chats
 from schedules.clock import Clock
 from schedules.db import SessionFactory
 from schedules.models import Clinic, SymptomReport
 from schedules.outbound import Button, Outbound, RateLimited, Sender, Sent
+from schedules.team import staff_chats
 
 log = logging.getLogger(__name__)
 RETRY_UNALERTED = timedelta(minutes=1)  # nobody to alert, or sending failed

@@ -29,7 +29,6 @@ from schedules.clinics import (
     ClinicListing,
     clinic_by_slug,
     create_clinic,
-    create_invite,
     invite_link,
     list_clinics,
     patient_link,
@@ -37,6 +36,7 @@ from schedules.clinics import (
 from schedules.clock import SystemClock
 from schedules.db import create_schema, make_engine, session_factory
 from schedules.models import Clinic, Invite, StaffRole
+from schedules.team import create_invite
 
 clinic_app = typer.Typer(help="Clinics: create, list, QR codes.", no_args_is_help=True)
 console = Console()

@@ -32,10 +32,10 @@ from bot.services import Services, services
 from messages.i18n import translator
 from schedules import broadcasts, segments
 from schedules.broadcasts import BroadcastError, Progress
-from schedules.clinics import staff_by_user
 from schedules.models import Broadcast, BroadcastStatus, Clinic, Staff
 from schedules.outbound import Outbound
 from schedules.segments import SegmentError, parse_segment
+from schedules.team import staff_by_user
 
 t = translator("en")  # staff speak the clinic's language; English until clinics choose one
 COMPOSE_WITHIN = timedelta(hours=1)  # a draft waits this long for its message

@@ -28,18 +28,17 @@ from bot.services import services
 from messages.formatting import local_moment
 from messages.i18n import translator
 from schedules import escalations
-from schedules.clinics import (
+from schedules.clinics import invite_link, patient_link
+from schedules.models import Clinic, EscalationState, Patient, Staff, StaffRole, SymptomReport
+from schedules.team import (
     create_invite,
-    invite_link,
     join_as_staff,
     list_staff,
-    patient_link,
     redeem_invite,
     remove_staff,
     staff_by_user,
     staff_member,
 )
-from schedules.models import Clinic, EscalationState, Patient, Staff, StaffRole, SymptomReport
 
 _ESCALATION = re.compile(r"^esc:(ack|close):(\d+)$")
 _REMOVE = re.compile(r"^team:rm:(\d+):(\d+)$")

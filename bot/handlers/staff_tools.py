@@ -10,8 +10,8 @@ from bot.handlers.common import Context, chat_id_of, say
 from bot.services import services
 from messages.i18n import Translator, translator
 from schedules.clinic_stats import PatientOverview, WeekStats, patient_overview, week_stats
-from schedules.clinics import staff_by_user
 from schedules.models import Clinic
+from schedules.team import staff_by_user
 
 STAFF_LOCALE = "en"  # staff read English until clinics choose a language
 

@@ -22,10 +22,11 @@ from messages.i18n import Translator, translator
 from messages.triage import Level, TriageResult, decide_clarification, triage
 from messages.triage.engine import CLARIFY_KEYS
 from schedules import escalations
-from schedules.clinics import clinic_of, staff_chats
+from schedules.clinics import clinic_of
 from schedules.models import Clinic, Patient, SymptomReport
 from schedules.plans import active_treatment
 from schedules.profile import local_day
+from schedules.team import staff_chats
 
 # With no treatment date, no day counts as "expected": nothing is reassured by the calendar.
 NO_TREATMENT_DAY = 30

@@ -12,9 +12,10 @@ import pytest
 from sqlmodel import col, select
 
 from bot.qr import PNG_SIGNATURE, qr_png
-from schedules.clinics import create_clinic, create_invite
+from schedules.clinics import create_clinic
 from schedules.models import Clinic, Staff, StaffRole, SymptomReport, Treatment
 from schedules.protocol import bundled_protocol
+from schedules.team import create_invite
 from tests.e2e.harness import Person, World, start_world, stop_world
 
 START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)

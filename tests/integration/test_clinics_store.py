@@ -9,19 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, select
 
-from schedules.clinics import (
-    ClinicError,
-    create_clinic,
-    create_invite,
-    enrol_patient,
-    list_clinics,
-    list_staff,
-    redeem_invite,
-    remove_staff,
-    staff_chats,
-)
+from schedules.clinics import ClinicError, create_clinic, enrol_patient, list_clinics
 from schedules.db import SessionFactory
 from schedules.models import Clinic, Patient, Staff, StaffRole, Treatment
+from schedules.team import create_invite, list_staff, redeem_invite, remove_staff, staff_chats
 from tests.integration.conftest import T0, Owner
 
 PEOPLE = range(5001, 5011)

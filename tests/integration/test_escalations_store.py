@@ -7,9 +7,10 @@ import asyncio
 from datetime import timedelta
 
 from schedules import escalations
-from schedules.clinics import ClinicConfig, ensure_clinic, join_as_staff, staff_chats
+from schedules.clinics import ClinicConfig, ensure_clinic
 from schedules.db import SessionFactory
 from schedules.models import EscalationState, SymptomReport
+from schedules.team import join_as_staff, staff_chats
 from tests.integration.conftest import T0, Owner
 
 LEASE = timedelta(seconds=60)
