@@ -5,10 +5,8 @@ crash window — the one message in flight when the process died (sends are sequ
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -36,7 +34,7 @@ from schedules.models import (
     PatientStatus,
 )
 from schedules.segments import Everyone
-from tests.e2e.harness import TOKEN
+from tests.e2e.daemon_process import daemon_process
 
 START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
 # The broadcaster's lease is clock time (2 min): at 100× it lapses 1.2 real seconds after a kill.
@@ -59,30 +57,21 @@ class Run:
 
     @contextmanager
     def daemon(self) -> Iterator[subprocess.Popen[bytes]]:
-        env = {
-            **os.environ,
-            "AFTERCARE_MESSAGES_PER_SECOND": "1000000",  # the sandbox's limits are off
-            "AFTERCARE_CLAIM_LEASE_SECONDS": "1",
-            "AFTERCARE_SAFETY_WAKE_SECONDS": "0.5",
-            "AFTERCARE_LOG_LEVEL": "WARNING",
-        }
-        command = [
-            sys.executable, "-m", "bot", "run",
-            "--token", TOKEN,
-            "--api-base-url", self.sandbox.base_url,
-            "--database-url", f"sqlite+aiosqlite:///{self.db_file}",
-            "--clock-speed", str(SPEED),
-            "--clock-start", START.isoformat(),
-            "--clock-epoch", str(self.epoch),
-        ]  # fmt: skip
-        with self.log.open("ab") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
+        with daemon_process(
+            api_base_url=self.sandbox.base_url,
+            db_file=self.db_file,
+            log=self.log,
+            speed=SPEED,
+            start=START,
+            epoch=self.epoch,
+            env={
+                "AFTERCARE_MESSAGES_PER_SECOND": "1000000",  # the sandbox's limits are off
+                "AFTERCARE_CLAIM_LEASE_SECONDS": "1",
+                "AFTERCARE_SAFETY_WAKE_SECONDS": "0.5",
+                "AFTERCARE_LOG_LEVEL": "WARNING",
+            },
+        ) as process:
             yield process
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=30)
 
     def sends(self) -> int:
         """sendMessage calls the sandbox has answered (duplicates included)."""

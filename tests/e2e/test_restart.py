@@ -4,10 +4,8 @@ same SQLite file, it loses no reminder and doubles none (or, killed, at most the
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -24,7 +22,8 @@ from messages.render import render_step
 from schedules.clock import FastClock
 from schedules.models import Reminder, ReminderStatus
 from schedules.protocol import bundled_protocol
-from tests.e2e.harness import TOKEN, Person
+from tests.e2e.daemon_process import daemon_process
+from tests.e2e.harness import Person
 
 START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
 SPEED = 40_000.0  # a simulated day passes in about 2.2 real seconds
@@ -41,28 +40,19 @@ class Run:
 
     @contextmanager
     def daemon(self) -> Iterator[subprocess.Popen[bytes]]:
-        env = {
-            **os.environ,
-            "AFTERCARE_CLAIM_LEASE_SECONDS": "1",  # real seconds; a killed claim comes back fast
-            "AFTERCARE_SAFETY_WAKE_SECONDS": "0.5",
-        }
-        command = [
-            sys.executable, "-m", "bot", "run",
-            "--token", TOKEN,
-            "--api-base-url", self.sandbox.base_url,
-            "--database-url", f"sqlite+aiosqlite:///{self.db_file}",
-            "--clock-speed", str(SPEED),
-            "--clock-start", START.isoformat(),
-            "--clock-epoch", str(self.epoch),
-        ]  # fmt: skip
-        with self.log.open("ab") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
+        with daemon_process(
+            api_base_url=self.sandbox.base_url,
+            db_file=self.db_file,
+            log=self.log,
+            speed=SPEED,
+            start=START,
+            epoch=self.epoch,
+            env={
+                "AFTERCARE_CLAIM_LEASE_SECONDS": "1",  # real seconds; a killed claim comes back fast
+                "AFTERCARE_SAFETY_WAKE_SECONDS": "0.5",
+            },
+        ) as process:
             yield process
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=30)
 
     def sent_rows(self) -> list[Reminder]:
         engine = create_engine(f"sqlite:///{self.db_file}")
