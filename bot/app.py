@@ -15,6 +15,7 @@ from bot.handlers import (
     fallbacks,
     onboarding,
     outdoors,
+    privacy,
     profile,
     protocols,
     schedule,
@@ -70,6 +71,7 @@ def build_application(
         broadcast,
         protocols,
         symptoms,
+        privacy,
         fallbacks,
     ):
         application.add_handlers(module.HANDLERS)

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from bot.cli_broadcast import broadcast_app
 from bot.cli_clinic import clinic_app
+from bot.cli_db import db_app
 from bot.cli_protocol import protocol_app
 from bot.handlers.planning import headline
 from bot.settings import Settings, load_settings
@@ -40,6 +41,9 @@ def setup_logging(level: str) -> None:
     # httpx logs every request URL, and the URL carries the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # At DEBUG, PTB logs every request's parameters and aiosqlite every query's values.
+    for name in ("telegram", "aiosqlite"):
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
 
 
 @app.command()
@@ -53,6 +57,13 @@ def run(
     sandbox_port: Annotated[int | None, typer.Option(help="Port of the embedded sandbox")] = None,
     clock_start: Annotated[str | None, typer.Option(help="Fast clock's start (ISO 8601)")] = None,
     clock_epoch: Annotated[float | None, typer.Option(help="Unix time of clock_start")] = None,
+    webhook: Annotated[
+        str | None, typer.Option(help="Public HTTPS URL: webhook mode instead of polling")
+    ] = None,
+    http_host: Annotated[str | None, typer.Option(help="Address of /healthz, /metrics")] = None,
+    http_port: Annotated[
+        int | None, typer.Option(help="Port of /healthz, /metrics, webhook (unset: none)")
+    ] = None,
 ) -> None:
     """Run the bot: against Telegram with a token, else against an embedded sandbox."""
     settings = load_settings(
@@ -63,6 +74,9 @@ def run(
         sandbox_port=sandbox_port,
         clock_start=clock_start,
         clock_epoch=clock_epoch,
+        webhook_url=webhook,
+        http_host=http_host,
+        http_port=http_port,
     )
     setup_logging(settings.log_level)
     asyncio.run(_run(settings))
@@ -104,6 +118,10 @@ async def _run(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         await start_or_explain(daemon, settings)
+        if sandbox is not None and settings.webhook_url is not None:
+            sandbox.route_webhooks(daemon.http_url)  # stands in for the HTTPS proxy
+        if daemon.http_url is not None:
+            console.print(f"Health and metrics: {daemon.http_url}/healthz, /metrics")
         if settings.staff_code is None and daemon.clinic is not None:
             console.print(
                 f"Clinic staff join by sending the bot: /staff {daemon.clinic.staff_code}",
@@ -134,6 +152,9 @@ async def start_or_explain(daemon: Daemon, settings: Settings) -> None:
             f"[red]Could not reach the Bot API[/] within {settings.startup_wait_seconds:.0f} s "
             f"({type(error).__name__}). Check --api-base-url and the network."
         )
+        raise typer.Exit(2) from None
+    except AftercareError as error:  # e.g. a database that needs `aftercare db upgrade`
+        console.print(f"error: {error}", markup=False, highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -264,6 +285,7 @@ def _plan_rows(
 app.add_typer(protocol_app, name="protocol")
 app.add_typer(clinic_app, name="clinic")
 app.add_typer(broadcast_app, name="broadcast")
+app.add_typer(db_app, name="db")
 
 
 app.command("triage")(triage_command)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
 import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Bot, Update
@@ -25,17 +27,21 @@ from bot.alerts import AlertConfig, Alerter
 from bot.app import COMMANDS, build_application
 from bot.broadcasting import BroadcastConfig, Broadcaster
 from bot.compose import compose
+from bot.metrics import DaemonMetrics, dispatch_lag_seconds, read_counts
 from bot.pacing import Pacer
 from bot.ratelimit import PacedRateLimiter
+from bot.retention import Retention
 from bot.sender import TelegramSender
 from bot.services import Services
 from bot.settings import Settings
+from bot.web import Health, Webhook, WebServer, build_web_app
 from messages.triage import load_rules
 from schedules.catalog import ProtocolCatalog
 from schedules.clinics import ClinicConfig, ensure_clinic
 from schedules.clock import Clock, FastClock
-from schedules.db import create_schema, make_engine, session_factory
+from schedules.db import make_engine, session_factory
 from schedules.dispatcher import DispatchConfig, Dispatcher, DispatchReport
+from schedules.migrate import ensure_schema
 from schedules.models import Clinic
 from schedules.protocol import bundled_protocol
 
@@ -104,9 +110,10 @@ class Daemon:
         self.alerts_sent = 0
         self.broadcast_sent = 0
         self.broadcaster: Broadcaster | None = None
+        self._retention = Retention(self.sessions, clock, timedelta(days=settings.retention_days))
 
     async def start(self, *, poll: bool = True) -> None:
-        await create_schema(self.engine)
+        await ensure_schema(self.engine)  # empty: migrated; behind: refused with the command
         await self.catalog.publish(bundled_protocol(self.settings.protocol))
         async with self.sessions() as session:
             self.clinic = await ensure_clinic(
@@ -144,7 +151,11 @@ class Daemon:
         await self.application.initialize()
         await self.application.bot.set_my_commands(COMMANDS)
         await self.application.start()
-        if poll and self.application.updater is not None:
+        self._count_429s()
+        await self._start_web()
+        if self.settings.webhook_url is not None:
+            await self._set_webhook(self.settings.webhook_url)
+        elif poll and self.application.updater is not None:
             await self.application.updater.start_polling(
                 poll_interval=0.0, timeout=10, allowed_updates=Update.ALL_TYPES
             )
@@ -183,6 +194,8 @@ class Daemon:
             self.alerts_sent = await self.alerter.run_due()
             # After reminders and alerts: a broadcast never holds up care messages.
             self.broadcast_sent = await self.broadcaster.run_due()
+            self.metrics.observe_pass(report)
+            await self._retention.run_if_due()  # forgets long-finished patients, once a day
             return report
 
     async def _dispatch_loop(self) -> None:
@@ -231,6 +244,7 @@ class Daemon:
 
     async def stop(self) -> None:
         """Finish the pass in flight, stop polling, close everything."""
+        await self._stop_web()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         if self._loop_task is not None:
@@ -248,3 +262,91 @@ class Daemon:
         if self._send_bot is not None:
             await self._send_bot.shutdown()
         await self.engine.dispose()
+
+    # -- HTTP: health, metrics, webhook ---------------------------------------------------------
+
+    @functools.cached_property
+    def metrics(self) -> DaemonMetrics:
+        """This daemon's Prometheus registry (its own, so several daemons can share a process)."""
+        return DaemonMetrics()
+
+    @property
+    def http_url(self) -> str | None:
+        """``http://host:port`` of the running HTTP server, None when there is none."""
+        server: WebServer | None = getattr(self, "_web", None)
+        return server.url if server is not None else None
+
+    def _http_port(self) -> int | None:
+        if self.settings.http_port is None and self.settings.webhook_url is not None:
+            return 8080  # webhook mode needs a server even when no port was chosen
+        return self.settings.http_port
+
+    async def _start_web(self) -> None:
+        """Serve /healthz and /metrics (and the webhook path in webhook mode), if configured."""
+        self._web: WebServer | None = None
+        port = self._http_port()
+        if port is None:
+            return
+        webhook = None
+        if self.settings.webhook_url is not None:
+            self._webhook_secret = self.settings.webhook_secret or secrets.token_urlsafe(32)
+            path = urlsplit(self.settings.webhook_url).path or "/"
+            webhook = Webhook(path, self._webhook_secret, self._receive_update)
+        app = build_web_app(health=self.health, metrics=self.scrape, webhook=webhook)
+        server = WebServer(app, self.settings.http_host, port)
+        await server.start()
+        self._web = server
+        log.info("http server listening on %s", server.url)
+
+    async def _stop_web(self) -> None:
+        server: WebServer | None = getattr(self, "_web", None)
+        if server is not None:
+            self._web = None
+            await server.stop()
+
+    async def _set_webhook(self, url: str) -> None:
+        """Ask Telegram to POST updates to ``url`` (kept across restarts: none are lost)."""
+        assert self.application is not None
+        await self.application.bot.set_webhook(
+            url, secret_token=self._webhook_secret, allowed_updates=Update.ALL_TYPES
+        )
+        log.info("webhook mode: Telegram delivers updates to the configured URL")
+
+    async def _receive_update(self, data: dict[str, Any]) -> None:
+        """One update from the webhook: into PTB's queue, as polling would have put it."""
+        assert self.application is not None
+        update = Update.de_json(data, self.application.bot)
+        await self.application.update_queue.put(update)
+
+    def _count_429s(self) -> None:
+        """Count every 429 the pacer is told about (handler replies and dispatcher sends)."""
+        pause = self._pacer.pause
+
+        def counted(seconds: float) -> None:
+            self.metrics.observe_429()
+            pause(seconds)
+
+        self._pacer.pause = counted  # type: ignore[method-assign]
+
+    async def health(self) -> Health:
+        """Database reachable, scheduler running, and how late the oldest due reminder is."""
+        running = self._scheduler.running and (
+            self._loop_task is not None and not self._loop_task.done()
+        )
+        try:
+            lag: float | None = await dispatch_lag_seconds(self.sessions, self.clock.now())
+            db = "ok"
+        except Exception as error:  # whatever the driver raises, the answer is "unreachable"
+            log.warning("health check: database unreachable (%s)", type(error).__name__)
+            lag, db = None, "unreachable"
+        return Health(
+            db=db,
+            scheduler="running" if running else "stopped",
+            dispatch_lag_seconds=lag,
+            max_lag_seconds=self.settings.health_max_lag_seconds,
+        )
+
+    async def scrape(self) -> bytes:
+        """The Prometheus exposition: counters so far, gauges read from the database now."""
+        counts = await read_counts(self.sessions, self.clock.now())
+        return self.metrics.render(counts)

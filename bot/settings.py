@@ -52,7 +52,29 @@ class Settings(BaseSettings):
     startup_wait_seconds: float = Field(
         default=120.0, ge=0, description="How long to keep retrying an unreachable Bot API at start"
     )
+    retention_days: int = Field(
+        default=365, ge=1, description="Days after a patient's aftercare ends before we forget them"
+    )
     log_level: str = Field(default="INFO")
+    http_host: str = Field(
+        default="127.0.0.1", description="Address of /healthz, /metrics, webhook"
+    )
+    http_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of /healthz, /metrics and the webhook; unset = no HTTP server "
+        "(8080 in webhook mode), 0 = any free port",
+    )
+    health_max_lag_seconds: float = Field(
+        default=300.0, gt=0, description="/healthz answers 503 when reminders are this late"
+    )
+    webhook_url: str | None = Field(
+        default=None, description="Public HTTPS URL for Telegram updates; unset = long polling"
+    )
+    webhook_secret: str | None = Field(
+        default=None, description="Secret Telegram sends with each update; generated if unset"
+    )
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -39,9 +39,16 @@ def session_factory(engine: AsyncEngine) -> SessionFactory:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create missing tables (Alembic migrations arrive with the Postgres work)."""
+    """Create missing tables fast (``create_all``), for tests and one-shot CLI commands.
+
+    An empty database is also stamped at the head migration, as ``upgrade head`` would
+    leave it (the drift test keeps the two identical); a database with tables already is
+    left unstamped. The bot itself migrates with ``schedules.migrate.ensure_schema``.
+    """
+    from schedules.migrate import stamp_if_empty  # the migrations import this module
+
     async with engine.begin() as connection:
-        await connection.run_sync(SQLModel.metadata.create_all)
+        await connection.run_sync(stamp_if_empty(SQLModel.metadata.create_all))
 
 
 def is_postgres(engine: AsyncEngine) -> bool:

@@ -43,6 +43,7 @@ def help_text(t: Translator) -> str:
             t("/outside — I'm going out: remind me to reapply SPF"),
             t("/inside — I'm back inside"),
             t("/stop — stop reminders; /resume — start again"),
+            t("/export — send me all my data; /forget — delete it"),
             t("/help — this message"),
             "",
             t(

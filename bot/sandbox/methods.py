@@ -69,6 +69,7 @@ CHAT_ACTIONS = frozenset(
     }
 )
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class BotMethods:
@@ -266,10 +267,13 @@ class BotMethods:
         return True
 
     async def set_webhook(self, params: Params) -> Any:
-        """Remember the webhook url and secret; the sandbox never calls it."""
+        """Set the webhook: from now on pending updates are POSTed to it (``webhook.py``)."""
         url = params["url"]
         if not url.lower().startswith("https://"):
             raise bad_request("Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and _SECRET_TOKEN.fullmatch(secret) is None:
+            raise bad_request("Bad Request: secret token contains unallowed characters")
         self.world.webhook = {
             "url": url,
             "secret_token": params.get("secret_token"),
@@ -300,6 +304,9 @@ class BotMethods:
             info["max_connections"] = self.world.webhook["max_connections"]
             if self.world.webhook.get("allowed_updates"):
                 info["allowed_updates"] = self.world.webhook["allowed_updates"]
+            for key in ("last_error_date", "last_error_message"):
+                if key in self.world.webhook:
+                    info[key] = self.world.webhook[key]
         return info
 
     async def send_chat_action(self, params: Params) -> Any:

@@ -78,13 +78,13 @@ class Poller:
     def _ready(self, limit: int) -> list[dict[str, Any]]:
         """Up to ``limit`` pending updates the bot accepts; refused kinds are discarded."""
         allowed = self.world.allowed_updates
-        kept = [u for u in self.world.updates if _accepts(allowed, u)]
+        kept = [u for u in self.world.updates if accepts(allowed, u)]
         if len(kept) != len(self.world.updates):
             self.world.updates[:] = kept
         return [dict(update) for update in kept[:limit]]
 
 
-def _accepts(allowed: list[str] | None, update: dict[str, Any]) -> bool:
+def accepts(allowed: list[str] | None, update: dict[str, Any]) -> bool:
     """Whether an update's kind passes the bot's allowed_updates (or Telegram's default)."""
     kind = next(key for key in update if key != "update_id")
     if allowed is None:

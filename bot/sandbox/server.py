@@ -25,7 +25,9 @@ Behaviour worth knowing:
 * Replies: ``reply_parameters`` must name a message of the same chat (else 400 "message to be
   replied not found"); the returned Message carries it as ``reply_to_message``.
 * A blocked user who writes again has unblocked the bot (as "Restart bot" does in the app).
-* The webhook is only stored, never called; callback queries never expire.
+* While a webhook is set, updates are POSTed to it (with the secret token header) and
+  getUpdates answers 409; :meth:`Sandbox.route_webhooks` stands in for the HTTPS proxy in
+  front of a local server. Callback queries never expire.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from bot.sandbox.model import TranscriptEntry, bot_user_json
 from bot.sandbox.polling import Poller
 from bot.sandbox.spec import coerce_params, load_spec
 from bot.sandbox.state import World
+from bot.sandbox.webhook import WebhookDelivery
 from bot.sandbox.wire import DropConnection, drop_connection, error_response, read_params
 
 logger = logging.getLogger(__name__)
@@ -99,6 +102,7 @@ class Sandbox:
         self._methods = BotMethods(self.world, RateLimiter(self.limits, monotonic))
         self._handlers = self._methods.table()
         self._poller = Poller(self.world)
+        self._webhook = WebhookDelivery(self.world)
         self._requests: Counter[str] = Counter()
         self._too_many = 0
         self._stopped = asyncio.Event()
@@ -131,11 +135,13 @@ class Sandbox:
         bound_port = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         self._runner, self._url = runner, f"http://{shown}:{bound_port}"
+        self._webhook.start()
 
     async def stop(self) -> None:
         """End pending long polls and delays, then close the server."""
         self._poller.stop()
         self._stopped.set()
+        await self._webhook.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         self._runner = None
@@ -269,6 +275,20 @@ class Sandbox:
     def user_unblocks_bot(self, user_id: int) -> None:
         """Undo :meth:`user_blocks_bot`."""
         self.world.set_blocked(user_id, blocked=False)
+
+    def route_webhooks(self, origin: str | None) -> None:
+        """POST webhook updates to ``origin`` + the webhook URL's path, as the HTTPS proxy in
+        front of a local server would (``https://bot.example/hook`` → ``{origin}/hook``).
+
+        Telegram accepts only HTTPS webhooks, and so does the sandbox; this keeps that rule
+        while a test's server listens on plain HTTP. None delivers to the URL itself.
+        """
+        self._webhook.route(origin)
+
+    @property
+    def webhook_deliveries(self) -> int:
+        """How many updates a webhook has accepted since start."""
+        return self._webhook.delivered
 
     # -- reading ------------------------------------------------------------------------------
 

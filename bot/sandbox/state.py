@@ -82,6 +82,12 @@ class World:
         """Announce a state change to long polls and waiters."""
         self.signal.notify()
 
+    def webhook_error(self, message: str) -> None:
+        """Remember a failed webhook delivery for getWebhookInfo (last_error_date/message)."""
+        if self.webhook.get("url"):
+            self.webhook["last_error_date"] = int(self.now().timestamp())
+            self.webhook["last_error_message"] = message
+
     # -- users acting -------------------------------------------------------------------------
 
     def user(self, user_id: int, first_name: str = "Pat", language_code: str = "en") -> UserRecord:

@@ -24,10 +24,13 @@ TOKEN = "123456:TEST-TOKEN-for-the-sandbox"
 class Person:
     """One Telegram user acting in the sandbox; every action waits for the bot's answer."""
 
-    def __init__(self, sandbox: Sandbox, user_id: int, language_code: str = "en") -> None:
+    def __init__(
+        self, sandbox: Sandbox, user_id: int, language_code: str = "en", first_name: str = "Pat"
+    ) -> None:
         self.sandbox = sandbox
         self.user_id = user_id
         self.language_code = language_code
+        self.first_name = first_name
 
     def bot_texts(self) -> list[str]:
         return [e.text or "" for e in self.sandbox.bot_messages(self.user_id)]
@@ -35,7 +38,9 @@ class Person:
     async def says(self, text: str, expect: str | None = None) -> TranscriptEntry:
         """Write ``text``; return the bot's answer (the first new message containing ``expect``)."""
         before = len(self.sandbox.bot_messages(self.user_id))
-        self.sandbox.user_sends_text(self.user_id, text, language_code=self.language_code)
+        self.sandbox.user_sends_text(
+            self.user_id, text, language_code=self.language_code, first_name=self.first_name
+        )
         return await self._answer(before, expect)
 
     async def presses(self, label: str, expect: str | None = None) -> TranscriptEntry:
@@ -82,8 +87,10 @@ class World:
     sandbox: Sandbox
     daemon: Daemon
 
-    def person(self, user_id: int = 1001, language_code: str = "en") -> Person:
-        return Person(self.sandbox, user_id, language_code)
+    def person(
+        self, user_id: int = 1001, language_code: str = "en", first_name: str = "Pat"
+    ) -> Person:
+        return Person(self.sandbox, user_id, language_code, first_name)
 
     async def settle(self) -> DispatchReport:
         """Let the dispatcher finish whatever is due right now."""

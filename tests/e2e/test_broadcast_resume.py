@@ -24,6 +24,7 @@ from bot.sandbox.server import Sandbox
 from schedules import broadcasts
 from schedules.clock import FastClock
 from schedules.db import make_engine, session_factory
+from schedules.migrate import stamp_if_empty
 from schedules.models import (
     Broadcast,
     BroadcastDelivery,
@@ -102,7 +103,8 @@ class Run:
         """The clinic, 5 000 active patients and a confirmed broadcast, before any daemon."""
         engine = create_engine(f"sqlite:///{self.db_file}")
         try:
-            SQLModel.metadata.create_all(engine)
+            with engine.begin() as connection:  # the tables, recorded as migrated
+                stamp_if_empty(SQLModel.metadata.create_all)(connection)
             with SyncSession(engine) as session:
                 clinic = Clinic(slug="clinic", name="Glow Clinic", created_at=START)
                 session.add(clinic)
