@@ -130,7 +130,11 @@ class Daemon:
             clinic_slug=self.settings.clinic_slug,
         )
         # One pacer per bot token: handler replies and the dispatcher's sends share it.
-        self._pacer = Pacer(self.clock, per_second=self.settings.messages_per_second)
+        self._pacer = Pacer(
+            self.clock,
+            per_second=self.settings.messages_per_second,
+            on_pause=lambda _seconds: self.metrics.observe_429(),
+        )
         self.application = build_application(
             token=self._token,
             base_url=self._base_url,
@@ -151,7 +155,6 @@ class Daemon:
         await self.application.initialize()
         await self.application.bot.set_my_commands(COMMANDS)
         await self.application.start()
-        self._count_429s()
         await self._start_web()
         if self.settings.webhook_url is not None:
             await self._set_webhook(self.settings.webhook_url)
@@ -317,16 +320,6 @@ class Daemon:
         assert self.application is not None
         update = Update.de_json(data, self.application.bot)
         await self.application.update_queue.put(update)
-
-    def _count_429s(self) -> None:
-        """Count every 429 the pacer is told about (handler replies and dispatcher sends)."""
-        pause = self._pacer.pause
-
-        def counted(seconds: float) -> None:
-            self.metrics.observe_429()
-            pause(seconds)
-
-        self._pacer.pause = counted  # type: ignore[method-assign]
 
     async def health(self) -> Health:
         """Database reachable, scheduler running, and how late the oldest due reminder is."""

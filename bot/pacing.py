@@ -12,7 +12,7 @@ holds up nobody else.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -37,6 +37,7 @@ class Pacer:
         per_second: float,
         per_chat_interval: float = 1.0,
         memory: int = 10_000,
+        on_pause: Callable[[float], None] | None = None,
     ) -> None:
         if per_second <= 0 or per_chat_interval < 0:
             raise ValueError("per_second must be positive and per_chat_interval not negative")
@@ -50,6 +51,7 @@ class Pacer:
         self._prune_at = memory
         self._bot_line = asyncio.Lock()
         self._chat_lines: dict[int, _ChatLine] = {}
+        self._on_pause = on_pause  # e.g. counting 429s for the metrics
 
     @property
     def chats_remembered(self) -> int:
@@ -93,6 +95,8 @@ class Pacer:
     def pause(self, seconds: float) -> None:
         """Telegram said 429: nobody sends before ``seconds`` from now."""
         self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
+        if self._on_pause is not None:
+            self._on_pause(seconds)
 
     async def _take_slot(self, chat_id: int) -> None:
         """Wait until ``chat_id`` may send, then book the send at that real moment."""
