@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update
 from telegram.ext import CommandHandler
@@ -65,36 +67,37 @@ def stats_text(stats: WeekStats, t: Translator) -> str:
 
 
 async def patients(update: Update, context: Context) -> None:
-    svc = services(context)
-    t = translator(STAFF_LOCALE)
-    async with svc.sessions() as session:
-        member = await staff_by_user(session, chat_id_of(update))
-        if member is None:
-            await say(update, t("This command is for clinic staff."))
-            return
-        default = await _is_default(session, member.clinic_id, svc.clinic_slug)
-        overview = await patient_overview(
-            session, member.clinic_id, svc.clock.now(), is_default=default
-        )
-    await say(update, overview_text(overview, t))
+    async def answer(session: AsyncSession, clinic_id: int, default: bool, t: Translator) -> str:
+        now = services(context).clock.now()
+        return overview_text(await patient_overview(session, clinic_id, now, is_default=default), t)
+
+    await _for_staff(update, context, answer)
 
 
 async def stats(update: Update, context: Context) -> None:
+    async def answer(session: AsyncSession, clinic_id: int, default: bool, t: Translator) -> str:
+        now = services(context).clock.now()
+        return stats_text(await week_stats(session, clinic_id, now, is_default=default), t)
+
+    await _for_staff(update, context, answer)
+
+
+Answer = Callable[[AsyncSession, int, bool, Translator], Awaitable[str]]
+
+
+async def _for_staff(update: Update, context: Context, answer: Answer) -> None:
+    """Run ``answer`` for the sender's clinic; anyone who is not staff is refused."""
     svc = services(context)
     t = translator(STAFF_LOCALE)
     async with svc.sessions() as session:
         member = await staff_by_user(session, chat_id_of(update))
         if member is None:
-            await say(update, t("This command is for clinic staff."))
-            return
-        default = await _is_default(session, member.clinic_id, svc.clinic_slug)
-        week = await week_stats(session, member.clinic_id, svc.clock.now(), is_default=default)
-    await say(update, stats_text(week, t))
-
-
-async def _is_default(session: AsyncSession, clinic_id: int, default_slug: str) -> bool:
-    clinic = await session.get(Clinic, clinic_id)
-    return clinic is not None and clinic.slug == default_slug
+            text = t("This command is for clinic staff.")
+        else:
+            clinic = await session.get(Clinic, member.clinic_id)
+            default = clinic is not None and clinic.slug == svc.clinic_slug
+            text = await answer(session, member.clinic_id, default, t)
+    await say(update, text)
 
 
 HANDLERS = [CommandHandler("patients", patients), CommandHandler("stats", stats)]
