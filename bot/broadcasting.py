@@ -79,9 +79,16 @@ class Broadcaster:
         self._config = config or BroadcastConfig()
         self._jitter = jitter
         self._last_shown: dict[int, float] = {}  # broadcast id -> clock.monotonic() of its edit
+        self._stopping = False
+
+    def stop_claiming(self) -> None:
+        """A graceful stop: finish the send in flight; the daemon releases the rest."""
+        self._stopping = True
 
     async def run_due(self) -> int:
         """Send one batch of pending deliveries; returns how many were sent."""
+        if self._stopping:
+            return 0
         async with self._sessions() as session:
             batch = await deliveries.claim_deliveries(
                 session,
@@ -93,6 +100,8 @@ class Broadcaster:
         sent = 0
         content: dict[int, Broadcast | None] = {}
         for index, recipient in enumerate(batch):
+            if self._stopping:
+                break
             outcome = await self._deliver(recipient, content)
             if outcome == "sent":
                 sent += 1

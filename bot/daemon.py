@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import logging
 import os
 import secrets
@@ -36,11 +37,13 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.web import Health, Webhook, WebServer, build_web_app
 from messages.triage import load_rules
+from schedules import deliveries, escalations, store
 from schedules.catalog import ProtocolCatalog
 from schedules.clinics import ClinicConfig, ensure_clinic
 from schedules.clock import Clock, FastClock
 from schedules.db import make_engine, session_factory
 from schedules.dispatcher import DispatchConfig, Dispatcher, DispatchReport
+from schedules.leader import leadership_for, startup_turn
 from schedules.migrate import ensure_schema
 from schedules.models import Clinic
 from schedules.protocol import bundled_protocol
@@ -73,6 +76,12 @@ async def reach_bot_api(bot: Bot, *, patience: float) -> None:
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
+
+
+def webhook_secret_for(token: str) -> str:
+    """The default webhook secret: derived from the token, so every process of one bot
+    agrees on it (a random one per process would make the others answer 403)."""
+    return hashlib.blake2b(b"aftercare-webhook", key=token.encode()[:64]).hexdigest()
 
 
 def clinic_config(settings: Settings) -> ClinicConfig:
@@ -110,15 +119,20 @@ class Daemon:
         self.alerts_sent = 0
         self.broadcast_sent = 0
         self.broadcaster: Broadcaster | None = None
+        self._leadership = leadership_for(self.engine, token)
+        self.leading = False
+        self._poll = True
+        self._lead_task: asyncio.Task[None] | None = None
         self._retention = Retention(self.sessions, clock, timedelta(days=settings.retention_days))
 
     async def start(self, *, poll: bool = True) -> None:
-        await ensure_schema(self.engine)  # empty: migrated; behind: refused with the command
-        await self.catalog.publish(bundled_protocol(self.settings.protocol))
-        async with self.sessions() as session:
-            self.clinic = await ensure_clinic(
-                session, clinic_config(self.settings), self.clock.now()
-            )
+        async with startup_turn(self.engine, self._token):  # processes starting together
+            await ensure_schema(self.engine)  # empty: migrated; behind: refused with the command
+            await self.catalog.publish(bundled_protocol(self.settings.protocol))
+            async with self.sessions() as session:
+                self.clinic = await ensure_clinic(
+                    session, clinic_config(self.settings), self.clock.now()
+                )
         rules = load_rules()
         services = Services(
             sessions=self.sessions,
@@ -158,17 +172,65 @@ class Daemon:
         await self._start_web()
         if self.settings.webhook_url is not None:
             await self._set_webhook(self.settings.webhook_url)
-        elif poll and self.application.updater is not None:
-            await self.application.updater.start_polling(
-                poll_interval=0.0, timeout=10, allowed_updates=Update.ALL_TYPES
-            )
+        self._poll = poll and self.settings.webhook_url is None
+        await self._check_lead()
+        self._lead_task = asyncio.create_task(self._lead_loop(), name="leadership")
         self._scheduler.add_job(
             self.wake, "interval", seconds=self.settings.safety_wake_seconds, id="safety-wake"
         )
         self._scheduler.start()
         self._loop_task = asyncio.create_task(self._dispatch_loop(), name="dispatch-loop")
         self.wake()
-        log.info("daemon started worker=%s", self._worker)
+        log.info("daemon started worker=%s role=%s", self._worker, self.role)
+
+    # -- leadership: one dispatcher (and poller) per bot --------------------------------------
+
+    @property
+    def role(self) -> str:
+        return "leader" if self.leading else "standby"
+
+    async def _lead_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.leader_check_seconds)
+            try:
+                await self._check_lead()
+            except Exception:  # the next check tries again; never let the loop die
+                log.exception("leadership check failed")
+
+    async def _check_lead(self) -> None:
+        leading = await self._leadership.try_lead()
+        if leading and not self.leading:
+            await self._take_lead()
+        elif not leading and self.leading:
+            await self._step_down()
+        elif not leading and self._lead_task is None:
+            log.info("standby: another process dispatches for this bot")
+
+    async def _take_lead(self) -> None:
+        """Adopt what a dead leader left claimed, start polling, dispatch."""
+        # Under the pass lock: our own pass from an earlier lead has finished.
+        async with self._pass_lock, self.sessions() as session:
+            adopted = await store.release_claims(session)
+            adopted += await deliveries.release_claims(session)
+            adopted += await escalations.release_alert_claims(session)
+        self.leading = True
+        self.metrics.leader.set(1)
+        updater = self.application.updater if self.application is not None else None
+        if self._poll and updater is not None and not updater.running:
+            await updater.start_polling(
+                poll_interval=0.0, timeout=10, allowed_updates=Update.ALL_TYPES
+            )
+        log.info("leading: this process dispatches (adopted %d orphaned claims)", adopted)
+        self.wake()
+
+    async def _step_down(self) -> None:
+        """The lock is gone (its connection died): stop dispatching and polling."""
+        self.leading = False
+        self.metrics.leader.set(0)
+        updater = self.application.updater if self.application is not None else None
+        if updater is not None and updater.running:
+            await updater.stop()
+        log.warning("standby: lost the dispatch lead; will try to take it again")
 
     def _build_dispatcher(self, bot: Bot) -> Dispatcher:
         speed = self.clock.speed if isinstance(self.clock, FastClock) else 1.0
@@ -205,6 +267,8 @@ class Daemon:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if not self.leading:
+                continue
             try:
                 report = await self.dispatch_now()
                 if self.alerts_sent:
@@ -246,16 +310,21 @@ class Daemon:
         )
 
     async def stop(self) -> None:
-        """Finish the pass in flight, stop polling, close everything."""
+        """A graceful stop: claim nothing more, finish the sends in flight, release what
+        is still claimed and the lead (a standby takes over at once), close everything."""
+        for outbox in (self.dispatcher, self.broadcaster):
+            if outbox is not None:
+                outbox.stop_claiming()
         await self._stop_web()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        await _cancel(self._lead_task)
         if self._loop_task is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._pass_lock.acquire(), timeout=10)
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            await _cancel(self._loop_task)
+            await self._release_claims()
+        await self._leadership.release()
         if self.application is not None:
             if self.application.updater is not None and self.application.updater.running:
                 await self.application.updater.stop()
@@ -265,6 +334,20 @@ class Daemon:
         if self._send_bot is not None:
             await self._send_bot.shutdown()
         await self.engine.dispose()
+
+    async def _release_claims(self) -> None:
+        if not hasattr(self, "_worker"):
+            return
+        try:
+            async with self.sessions() as session:
+                released = await store.release_claims(session, worker=self._worker)
+                released += await deliveries.release_claims(session, worker=self._worker)
+                if self.leading:
+                    released += await escalations.release_alert_claims(session)
+        except Exception as error:  # a lease runs out anyway; the stop must go on
+            log.warning("could not release claims at stop (%s)", type(error).__name__)
+            return
+        log.info("stopped claiming; released %d claims", released)
 
     # -- HTTP: health, metrics, webhook ---------------------------------------------------------
 
@@ -292,7 +375,7 @@ class Daemon:
             return
         webhook = None
         if self.settings.webhook_url is not None:
-            self._webhook_secret = self.settings.webhook_secret or secrets.token_urlsafe(32)
+            self._webhook_secret = self.settings.webhook_secret or webhook_secret_for(self._token)
             path = urlsplit(self.settings.webhook_url).path or "/"
             webhook = Webhook(path, self._webhook_secret, self._receive_update)
         app = build_web_app(health=self.health, metrics=self.scrape, webhook=webhook)
@@ -333,6 +416,7 @@ class Daemon:
             log.warning("health check: database unreachable (%s)", type(error).__name__)
             lag, db = None, "unreachable"
         return Health(
+            role=self.role,
             db=db,
             scheduler="running" if running else "stopped",
             dispatch_lag_seconds=lag,
@@ -343,3 +427,11 @@ class Daemon:
         """The Prometheus exposition: counters so far, gauges read from the database now."""
         counts = await read_counts(self.sessions, self.clock.now())
         return self.metrics.render(counts)
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

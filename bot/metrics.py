@@ -98,6 +98,11 @@ class DaemonMetrics:
         self.telegram_429 = Counter(
             "aftercare_telegram_429", "429 Too Many Requests answers from the Bot API", registry=r
         )
+        self.leader = Gauge(
+            "aftercare_leader",
+            "1 while this process dispatches for its bot, 0 while it stands by",
+            registry=r,
+        )
         self.reminders_pending = Gauge(
             "aftercare_reminders_pending", "Reminders waiting to be sent (database)", registry=r
         )

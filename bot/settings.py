@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     dispatch_batch: int = Field(default=200, ge=1, description="Reminders claimed per batch")
     claim_lease_seconds: float = Field(default=30.0, gt=0, description="How long a claim lives")
     safety_wake_seconds: float = Field(default=5.0, gt=0, description="Periodic dispatcher wake")
+    leader_check_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often a standby tries to take the dispatch lead (several processes "
+        "on Postgres), and the leader checks it still holds it",
+    )
     max_send_attempts: int = Field(default=6, ge=1, description="Tries before a reminder fails")
     messages_per_second: float = Field(
         default=25.0, gt=0, description="Outbound budget per bot (Telegram allows about 30)"

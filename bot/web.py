@@ -30,6 +30,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 @dataclass(frozen=True)
 class Health:
+    role: str  # "leader" (dispatches) or "standby"
     db: str  # "ok" or "unreachable"
     scheduler: str  # "running" or "stopped"
     dispatch_lag_seconds: float | None
@@ -63,6 +64,7 @@ def build_web_app(
     async def healthz(request: Request) -> Response:
         state = await health()
         body = {
+            "role": state.role,
             "db": state.db,
             "scheduler": state.scheduler,
             "dispatch_lag_seconds": state.dispatch_lag_seconds,

@@ -204,6 +204,20 @@ async def mark_cancelled(session: AsyncSession, delivery_id: int, worker: str) -
     )
 
 
+async def release_claims(session: AsyncSession, *, worker: str | None = None) -> int:
+    """Put claimed deliveries back to pending at once: ``worker``'s own or everyone's."""
+    held = [col(BroadcastDelivery.status) == DeliveryStatus.CLAIMED]
+    if worker is not None:
+        held.append(col(BroadcastDelivery.claimed_by) == worker)
+    result = await session.exec(
+        sa.update(BroadcastDelivery)
+        .where(*held)
+        .values(status=DeliveryStatus.PENDING, claimed_by=None, claimed_until=None)
+    )
+    await session.commit()
+    return int(result.rowcount)
+
+
 async def release(
     session: AsyncSession,
     delivery_id: int,

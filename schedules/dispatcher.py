@@ -118,15 +118,25 @@ class Dispatcher:
         self._catalog = catalog
         self._config = config
         self._jitter = jitter
+        self._stopping = False
+
+    def stop_claiming(self) -> None:
+        """A graceful stop: finish the message in flight, claim and send nothing more.
+
+        Reminders of the current batch that were not started stay claimed; the daemon
+        releases them (``store.release_claims``) before it exits.
+        """
+        self._stopping = True
 
     async def run_due(self) -> DispatchReport:
         """Send everything due now, batch after batch, until nothing is due."""
         total = DispatchReport()
-        while True:
+        while not self._stopping:
             batch = await self._claim()
             if batch is None:
                 return total
             total.add(await self._dispatch(batch))
+        return total
 
     async def next_due_at(self) -> datetime | None:
         async with self._sessions() as session:
@@ -183,6 +193,8 @@ class Dispatcher:
         report = DispatchReport()
         async with limit:
             for reminder in rows:
+                if self._stopping:
+                    break
                 async with self._sessions() as session:
                     patient = await session.get(Patient, reminder.patient_id)
                 if patient is None:

@@ -156,6 +156,17 @@ async def release_alert(session: AsyncSession, report_id: int, retry_at: datetim
     await session.commit()
 
 
+async def release_alert_claims(session: AsyncSession) -> int:
+    """Drop every alert claim (only the leader claims): due alerts go out on the next pass."""
+    result = await session.exec(
+        sa.update(SymptomReport)
+        .where(col(SymptomReport.alert_claimed_until).is_not(None))
+        .values(alert_claimed_until=None)
+    )
+    await session.commit()
+    return int(result.rowcount)
+
+
 async def acknowledge(session: AsyncSession, report_id: int, staff_id: int, now: datetime) -> bool:
     """Stop the re-alerts; False if someone else acknowledged (or closed) it first."""
     result = await session.exec(

@@ -267,6 +267,21 @@ async def release_for_retry(
     )
 
 
+async def release_claims(session: AsyncSession, *, worker: str | None = None) -> int:
+    """Put claimed reminders back to pending at once: ``worker``'s own (a graceful stop),
+    or everyone's (a new leader adopting a dead one's claims). Returns how many."""
+    held = [col(Reminder.status) == ReminderStatus.CLAIMED]
+    if worker is not None:
+        held.append(col(Reminder.claimed_by) == worker)
+    result = await session.exec(
+        sa.update(Reminder)
+        .where(*held)
+        .values(status=ReminderStatus.PENDING, claimed_by=None, claimed_until=None)
+    )
+    await session.commit()
+    return int(result.rowcount)
+
+
 async def cancel_open_for_patient(session: AsyncSession, patient_id: int, reason: str) -> int:
     """Cancel every pending reminder of a patient (claimed ones finish or lapse)."""
     statement = (

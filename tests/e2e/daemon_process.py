@@ -17,7 +17,8 @@ from tests.e2e.harness import TOKEN
 def daemon_process(
     *,
     api_base_url: str,
-    db_file: Path,
+    db_file: Path | None = None,
+    database_url: str | None = None,
     log: Path,
     speed: float,
     start: datetime,
@@ -25,12 +26,16 @@ def daemon_process(
     env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start the daemon; on leaving, kill it if it still runs. Every run shares one clock:
-    the same ``start`` and ``epoch`` make a restarted process carry on where time is."""
+    the same ``start`` and ``epoch`` make a restarted process carry on where time is.
+    The database is ``database_url`` or else the SQLite file ``db_file``."""
+    if database_url is None:
+        assert db_file is not None, "give db_file or database_url"
+        database_url = f"sqlite+aiosqlite:///{db_file}"
     command = [
         sys.executable, "-m", "bot", "run",
         "--token", TOKEN,
         "--api-base-url", api_base_url,
-        "--database-url", f"sqlite+aiosqlite:///{db_file}",
+        "--database-url", database_url,
         "--clock-speed", str(speed),
         "--clock-start", start.isoformat(),
         "--clock-epoch", str(epoch),

@@ -63,6 +63,17 @@ class Run:
         finally:
             engine.dispose()
 
+    def claimed_rows(self) -> int:
+        engine = create_engine(f"sqlite:///{self.db_file}")
+        try:
+            with SyncSession(engine) as session:
+                rows = session.exec(
+                    select(Reminder).where(Reminder.status == ReminderStatus.CLAIMED)
+                )
+                return len(rows.all())
+        finally:
+            engine.dispose()
+
     def open_rows_due_by(self, moment: datetime) -> int:
         engine = create_engine(f"sqlite:///{self.db_file}")
         try:
@@ -109,8 +120,12 @@ async def journey_with_interruption(run: Run, interrupt: signal.Signals) -> tupl
         # Never block the event loop: the sandbox lives in it and must answer the daemon.
         await asyncio.to_thread(first.wait, 30)
         assert first.returncode == (0 if interrupt == signal.SIGTERM else -signal.SIGKILL)
+        if interrupt == signal.SIGTERM:
+            assert run.claimed_rows() == 0, "a graceful stop releases its claims"
     delivered_before_restart = len(reminder_messages(run, pat.user_id))
-    horizon = START + HORIZON
+    # Two simulated days past the interruption at least: on a loaded machine the kill may
+    # come late, and the second process must still have days of reminders to carry on with.
+    horizon = max(START + HORIZON, run.clock.now() + timedelta(days=2))
     with run.daemon() as second:
         await run.sandbox.wait_for(
             lambda: run.clock.now() > horizon and run.open_rows_due_by(horizon) == 0,

@@ -71,7 +71,12 @@ def sample(body: str, name: str) -> float:
 async def test_healthz_reports_database_scheduler_and_lag(web: World) -> None:
     status, body = await health(web)
     assert status == 200
-    assert body == {"db": "ok", "scheduler": "running", "dispatch_lag_seconds": 0.0}
+    assert body == {
+        "role": "leader",
+        "db": "ok",
+        "scheduler": "running",
+        "dispatch_lag_seconds": 0.0,
+    }
 
 
 async def test_healthz_is_503_when_reminders_are_late_beyond_the_threshold(web: World) -> None:

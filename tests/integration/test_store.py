@@ -337,6 +337,37 @@ async def test_a_claim_holds_for_its_lease_and_lapses_after(
     )
 
 
+async def test_releasing_a_workers_claims_returns_only_its_rows_to_pending_at_once(
+    sessions: SessionFactory, owner: Owner
+) -> None:
+    await apply(sessions, owner, [item(step, 0, -1) for step in "abcd"])
+    mine = await claim(sessions, "w1", limit=2)
+    theirs = await claim(sessions, "w2", limit=2)
+
+    async with sessions() as session:
+        released = await store.release_claims(session, worker="w1")
+    again = await claim(sessions, "w3", limit=10)  # well inside the lease
+
+    assert released == 2
+    assert sorted(r.id for r in again) == sorted(r.id for r in mine)
+    for row in theirs:
+        assert (await one(sessions, row.id)).claimed_by == "w2"
+
+
+async def test_a_new_leader_adopts_every_claim_left_behind(
+    sessions: SessionFactory, owner: Owner
+) -> None:
+    await apply(sessions, owner, [item(step, 0, -1) for step in "abc"])
+    await claim(sessions, "dead-1", limit=1)
+    await claim(sessions, "dead-2", limit=1)
+
+    async with sessions() as session:
+        adopted = await store.release_claims(session)
+
+    assert adopted == 2
+    assert len(await claim(sessions, "leader", limit=10)) == 3
+
+
 async def test_workers_claiming_at_once_never_share_a_row_and_miss_none(
     sessions: SessionFactory, owner: Owner
 ) -> None:
