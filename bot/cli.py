@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
 from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING, Annotated
@@ -19,7 +18,8 @@ from bot.cli_clinic import clinic_app
 from bot.cli_db import db_app
 from bot.cli_protocol import protocol_app
 from bot.handlers.planning import headline
-from bot.settings import Settings, load_settings
+from bot.logs import setup_logging
+from bot.settings import Settings, SettingsError, load_settings
 from bot.triage_cli import triage_command
 from messages.render import render_step
 from schedules.clock import Clock, FastClock, SystemClock
@@ -34,16 +34,6 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Patient aftercare on Telegram.", no_args_is_help=True, add_completion=False)
 SANDBOX_TOKEN = "123456:SANDBOX-TOKEN-not-a-real-one"
 console = Console()
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL, and the URL carries the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    # At DEBUG, PTB logs every request's parameters and aiosqlite every query's values.
-    for name in ("telegram", "aiosqlite"):
-        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
 
 
 @app.command()
@@ -78,7 +68,7 @@ def run(
         http_host=http_host,
         http_port=http_port,
     )
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     asyncio.run(_run(settings))
 
 
@@ -292,4 +282,8 @@ app.command("triage")(triage_command)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SettingsError as error:  # from any command: a plain message, not a traceback
+        console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None

@@ -181,7 +181,12 @@ class Daemon:
         self._scheduler.start()
         self._loop_task = asyncio.create_task(self._dispatch_loop(), name="dispatch-loop")
         self.wake()
-        log.info("daemon started worker=%s role=%s", self._worker, self.role)
+        log.info(
+            "daemon started worker=%s role=%s",
+            self._worker,
+            self.role,
+            extra={"worker": self._worker, "role": self.role},
+        )
 
     # -- leadership: one dispatcher (and poller) per bot --------------------------------------
 
@@ -274,10 +279,9 @@ class Daemon:
                 if self.alerts_sent:
                     log.info("alerted staff about %d escalations", self.alerts_sent)
                 if report.handled:
-                    log.info(
-                        "dispatch pass %s",
-                        " ".join(f"{k}={v}" for k, v in vars(report).items() if v),
-                    )
+                    counts = {k: v for k, v in vars(report).items() if v}
+                    summary = " ".join(f"{k}={v}" for k, v in counts.items())
+                    log.info("dispatch pass %s", summary, extra=counts)
                 await self._set_alarm()
             except asyncio.CancelledError:
                 raise

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schedules.errors import AftercareError
 
 
 class Settings(BaseSettings):
@@ -61,7 +63,13 @@ class Settings(BaseSettings):
     retention_days: int = Field(
         default=365, ge=1, description="Days after a patient's aftercare ends before we forget them"
     )
-    log_level: str = Field(default="INFO")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Least severe log level written"
+    )
+    log_format: Literal["auto", "text", "json"] = Field(
+        default="auto",
+        description="Log lines as text or JSON objects; auto = text on a terminal, else JSON",
+    )
     http_host: str = Field(
         default="127.0.0.1", description="Address of /healthz, /metrics, webhook"
     )
@@ -82,7 +90,29 @@ class Settings(BaseSettings):
         default=None, description="Secret Telegram sends with each update; generated if unset"
     )
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class SettingsError(AftercareError):
+    """A setting is malformed or out of range; the message names each one and why."""
+
 
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with the flags a command was given on top."""
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    try:
+        return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    except ValidationError as error:
+        raise SettingsError(describe(error)) from None
+
+
+def describe(error: ValidationError) -> str:
+    """One line per bad setting, named as the operator writes it; the value is not shown
+    (it may be a token or a database password)."""
+    lines = ["invalid settings:"]
+    for problem in error.errors():
+        name = ".".join(str(part) for part in problem["loc"]) or "?"
+        lines.append(f"  AFTERCARE_{name.upper()} (--{name.replace('_', '-')}): {problem['msg']}")
+    return "\n".join(lines)

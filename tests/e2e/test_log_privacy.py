@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import setup_logging
+from bot.logs import json_formatter, setup_logging
 from tests.e2e.clinic_world import CLINIC, alerts, staff_joins
 from tests.e2e.harness import TOKEN, World, start_world, stop_world
 
@@ -32,7 +32,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 
 
 def leaks(record: logging.LogRecord) -> list[str]:
-    text = record.getMessage()
+    # The JSON line holds the message and every ``extra`` field a collector would see.
+    text = record.getMessage() + " " + json_formatter().format(record)
     if record.exc_info and record.exc_info[1] is not None:
         text += " " + repr(record.exc_info[1])
     found = [secret for secret in (WORD, NAME, TOKEN) if secret.lower() in text.lower()]
