@@ -31,6 +31,7 @@ METRICS = {
     "aftercare_escalations_open",
     "aftercare_broadcast_deliveries_total",
     "aftercare_triage_total",
+    "aftercare_leader",
 }
 SECRET_KEY = re.compile(r"PASSWORD|TOKEN|SECRET|KEY", re.IGNORECASE)
 INTERPOLATION = re.compile(r"^\$\{[A-Z0-9_]+(:?[-?][^}]*)?\}$")
