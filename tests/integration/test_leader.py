@@ -15,10 +15,12 @@ TOKEN = "123456:secret-part"
 
 
 async def kill_other_connections(engine: AsyncEngine) -> int:
+    """Terminate the other sessions and wait (up to 10 s each) until they have gone:
+    without the timeout, pg_terminate_backend only signals and returns at once."""
     async with engine.connect() as connection:
         killed = await connection.scalar(
             sa.text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
         )
