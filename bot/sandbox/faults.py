@@ -3,10 +3,15 @@
 Kinds: "429" (rate limited, with retry_after), "403" (blocked), "400" (a Telegram Bad Request),
 "500"/"502" (server errors with a JSON body), "delay" (answer late) and "drop" (close the
 connection without answering). A fault fires ``count`` times (None: until cleared).
+
+A fault with ``probability`` below 1 hits only that share of the calls it matches ("10% of
+sends answer 500"), decided by the book's RNG; ``FaultBook.seed`` makes the draws repeatable.
+A call it spares goes on to the next armed fault, and does not use up its ``count``.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args
 
@@ -34,6 +39,8 @@ class Fault:
     retry_after: int = 3
     delay: float = 0.0
     description: str | None = None
+    probability: float = 1.0
+    fired: int = 0  # how many calls it has hit so far
 
     def matches(self, method: str, chat_id: Any) -> bool:
         """True if this fault applies to a call of ``method`` addressed to ``chat_id``."""
@@ -56,9 +63,14 @@ class Fault:
 class FaultBook:
     """The armed faults, consulted once per Bot API call."""
 
-    def __init__(self) -> None:
+    def __init__(self, rng: random.Random | None = None) -> None:
         self._faults: list[Fault] = []
+        self._rng = rng if rng is not None else random.Random()
         self.fired = 0
+
+    def seed(self, seed: int) -> None:
+        """Make the draws of probabilistic faults repeatable from here on."""
+        self._rng.seed(seed)
 
     def add(self, fault: Fault) -> Fault:
         """Arm a fault (validated); returns it."""
@@ -68,6 +80,8 @@ class FaultBook:
             raise ValueError("count must be at least 1 (or None for until cleared)")
         if fault.retry_after < 1 or fault.delay < 0:
             raise ValueError("retry_after must be >= 1 and delay >= 0")
+        if not 0 < fault.probability <= 1:
+            raise ValueError("probability must be above 0 and at most 1")
         self._faults.append(fault)
         return fault
 
@@ -79,10 +93,13 @@ class FaultBook:
         """The first fault matching this call, used up by one; None if none applies."""
         for fault in self._faults:
             if fault.matches(method, chat_id):
+                if fault.probability < 1 and self._rng.random() >= fault.probability:
+                    continue  # spared this time
                 if fault.count is not None:
                     fault.count -= 1
                     if fault.count == 0:
                         self._faults.remove(fault)
+                fault.fired += 1
                 self.fired += 1
                 return fault
         return None

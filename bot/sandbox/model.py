@@ -59,6 +59,18 @@ class UserRecord:
         return {"id": self.user_id, "type": "private", "first_name": self.first_name}
 
 
+@dataclass
+class ChatRecord(UserRecord):
+    """A group, supergroup or channel the bot learnt of from a raw update (``user_id`` is
+    the chat's id): the bot can write there; no user acts in it."""
+
+    chat: dict[str, Any] = field(default_factory=dict)
+
+    def chat_json(self) -> dict[str, Any]:
+        """The Chat object as the update gave it."""
+        return dict(self.chat)
+
+
 @dataclass(frozen=True)
 class Draft:
     """What a new message says, before its chat gives it an id and a date.

@@ -14,7 +14,9 @@ Behaviour worth knowing:
   setWebhook, deleteWebhook, getWebhookInfo, sendChatAction, close, logOut. Harmless profile setters (setMyDescription, setMyShortDescription, setMyName,
   setChatMenuButton, setMyDefaultAdministratorRights) answer ``true``; every other spec'd
   method answers 400 "Bad Request: method not supported by the sandbox".
-* Private chats only (chat id == user id); a chat exists once its user has written or pressed.
+* Users act in private chats only (chat id == user id); a chat exists once its user has
+  written or pressed. :meth:`Sandbox.push_raw_update` queues any other update (a group's,
+  a channel's, an edit...) and makes the chat it names known, so the bot can answer there.
 * parse_mode HTML/MarkdownV2/Markdown is applied, so transcripts show what the user would see.
 * editMessageText without reply_markup removes the inline keyboard, as Telegram does.
 * Files: sendPhoto and sendDocument take multipart uploads (an uploaded photo must be a PNG,
@@ -40,7 +42,7 @@ import re
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
@@ -267,6 +269,19 @@ class Sandbox:
         return self.world.user_presses_button(
             user_id, label=label, callback_data=callback_data, message_id=message_id, force=force
         )
+
+    def push_raw_update(self, update: Mapping[str, Any]) -> dict[str, Any]:
+        """Queue an arbitrary update for the bot, as given; returns it with its update_id.
+
+        For what no user action above produces: edited messages, channel posts, group
+        messages, polls, inline queries, malformed callback queries. ``update`` is a JSON
+        object with exactly one field (e.g. ``{"channel_post": {...}}``) and no
+        ``update_id``; ControlError otherwise. The chat it names (``message.chat``, or the
+        chat of a callback query's message) becomes known, so the bot's answers land there:
+        a group's or a channel's transcript is read with its (negative) chat id. A
+        ``callback_query`` with a string ``id`` is recorded as a press the bot can answer once.
+        """
+        return self.world.queue_raw_update(update)
 
     def user_blocks_bot(self, user_id: int) -> None:
         """From now on, sends to this chat answer 403 "bot was blocked by the user"."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from bot.sandbox.media import DocumentBook, PhotoBook
 from bot.sandbox.model import (
     ButtonPress,
     CallbackAnswer,
+    ChatRecord,
     Draft,
     LogItem,
     StoredMessage,
@@ -94,12 +96,34 @@ class World:
         """The user's record, created on first contact."""
         record = self.users.get(user_id)
         if record is None:
-            record = UserRecord(user_id, first_name, language_code)
-            self.users[user_id] = record
-            self.messages[user_id] = {}
-            self.log[user_id] = []
-            self._message_ids[user_id] = itertools.count(1)
+            record = self._add_chat(UserRecord(user_id, first_name, language_code))
         return record
+
+    def _add_chat(self, record: UserRecord) -> UserRecord:
+        """Start an empty chat for ``record``."""
+        self.users[record.user_id] = record
+        self.messages[record.user_id] = {}
+        self.log[record.user_id] = []
+        self._message_ids[record.user_id] = itertools.count(1)
+        return record
+
+    def _learn_chats(self, payload: Any) -> None:
+        """Make the chats a raw update names known, so the bot's answers to them land:
+        a private chat as its user's, any other as a :class:`ChatRecord`."""
+        if not isinstance(payload, dict):
+            return
+        nested = payload.get("message")
+        chats = [payload.get("chat"), nested.get("chat") if isinstance(nested, dict) else None]
+        for chat in chats:
+            if not isinstance(chat, dict) or type(chat.get("id")) is not int:
+                continue
+            chat_id = chat["id"]
+            if chat_id in self.users:
+                continue
+            if chat.get("type") == "private" and chat_id > 0:
+                self.user(chat_id, str(chat.get("first_name") or "Pat"))
+            else:
+                self._add_chat(ChatRecord(chat_id, str(chat.get("title") or ""), "en", chat=chat))
 
     def user_sends_text(
         self,
@@ -337,6 +361,54 @@ class World:
         self.updates.append(update)
         self.changed()
         return update
+
+    def queue_raw_update(self, update: Mapping[str, Any]) -> dict[str, Any]:
+        """Queue an update exactly as given (a test's hostile or unusual input).
+
+        ``update`` has no ``update_id`` (the sandbox numbers updates, so offsets keep
+        working) and exactly one other field, as every Telegram Update has. Its content is
+        not checked against the Bot API beyond being JSON: any shape the bot might receive.
+        """
+        if not isinstance(update, Mapping):
+            raise ControlError("an update must be a JSON object")
+        if "update_id" in update:
+            raise ControlError("leave update_id out: the sandbox numbers updates")
+        if len(update) != 1:
+            raise ControlError(f"an update has exactly one field, got {sorted(update)}")
+        kind, payload = next(iter(update.items()))
+        try:
+            copied = json.loads(json.dumps(payload, allow_nan=False))
+        except (TypeError, ValueError) as error:
+            raise ControlError(f"the update is not JSON: {error}") from None
+        self._learn_chats(copied)
+        if kind == "callback_query":
+            self._learn_press(copied)
+        return self.queue_update(str(kind), copied)
+
+    def _learn_press(self, query: Any) -> None:
+        """Record a raw callback query as a press, so the bot can answer it (once)."""
+        if not isinstance(query, dict) or not isinstance(query.get("id"), str):
+            return
+        sender = query.get("from")
+        message = query.get("message")
+        if not isinstance(sender, dict) or type(sender.get("id")) is not int:
+            return
+        chat = message.get("chat") if isinstance(message, dict) else None
+        chat_id = chat.get("id") if isinstance(chat, dict) else None
+        if type(chat_id) is not int or chat_id not in self.users:
+            chat_id = self.user(sender["id"]).user_id  # an inline message's press
+        message_id = message.get("message_id") if isinstance(message, dict) else None
+        data = query.get("data")
+        press = ButtonPress(
+            query["id"],
+            chat_id,
+            message_id if type(message_id) is int else 0,
+            None,
+            data if isinstance(data, str) else "",
+            self.now(),
+        )
+        self.presses[press.query_id] = press
+        self.log[chat_id].append(press)
 
     def transcript(self, chat_id: int) -> list[TranscriptEntry]:
         """Snapshots of the chat's messages, presses and answers, in order."""
