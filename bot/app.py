@@ -16,6 +16,7 @@ from bot.handlers import (
     onboarding,
     outdoors,
     privacy,
+    private_only,
     profile,
     protocols,
     schedule,
@@ -26,6 +27,10 @@ from bot.handlers import (
     treatment,
 )
 from bot.services import SERVICES_KEY, Services
+
+# The updates the bot has handlers for; Telegram sends no others (polls, reactions, inline
+# queries...), which also keeps a kind the library cannot parse from stalling polling.
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 
 COMMANDS = [
     BotCommand("plan", "What's coming next"),
@@ -75,5 +80,6 @@ def build_application(
         fallbacks,
     ):
         application.add_handlers(module.HANDLERS)
+    application.add_handler(private_only.HANDLER, group=private_only.GROUP)
     application.add_error_handler(fallbacks.on_error)
     return application

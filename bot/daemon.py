@@ -25,7 +25,7 @@ from telegram.error import NetworkError
 from telegram.ext import Application
 
 from bot.alerts import AlertConfig, Alerter
-from bot.app import COMMANDS, build_application
+from bot.app import ALLOWED_UPDATES, COMMANDS, build_application
 from bot.broadcasting import BroadcastConfig, Broadcaster
 from bot.compose import compose
 from bot.metrics import DaemonMetrics, dispatch_lag_seconds, read_counts
@@ -223,7 +223,7 @@ class Daemon:
         updater = self.application.updater if self.application is not None else None
         if self._poll and updater is not None and not updater.running:
             await updater.start_polling(
-                poll_interval=0.0, timeout=10, allowed_updates=Update.ALL_TYPES
+                poll_interval=0.0, timeout=10, allowed_updates=ALLOWED_UPDATES
             )
         log.info("leading: this process dispatches (adopted %d orphaned claims)", adopted)
         self.wake()
@@ -247,6 +247,7 @@ class Daemon:
             batch=self.settings.dispatch_batch,
             lease=self._lease,
             max_attempts=self.settings.max_send_attempts,
+            unrecorded=self.settings.unrecorded_sends,
         )
         return Dispatcher(self.sessions, self.clock, self._sender, compose, self.catalog, config)
 
@@ -398,14 +399,21 @@ class Daemon:
         """Ask Telegram to POST updates to ``url`` (kept across restarts: none are lost)."""
         assert self.application is not None
         await self.application.bot.set_webhook(
-            url, secret_token=self._webhook_secret, allowed_updates=Update.ALL_TYPES
+            url, secret_token=self._webhook_secret, allowed_updates=ALLOWED_UPDATES
         )
         log.info("webhook mode: Telegram delivers updates to the configured URL")
 
     async def _receive_update(self, data: dict[str, Any]) -> None:
         """One update from the webhook: into PTB's queue, as polling would have put it."""
         assert self.application is not None
-        update = Update.de_json(data, self.application.bot)
+        try:
+            update = Update.de_json(data, self.application.bot)
+        except (TypeError, ValueError, KeyError) as error:
+            # Refusing it would make Telegram deliver it again and again, holding up the rest.
+            log.warning(
+                "webhook: dropped an update the library cannot read (%s)", type(error).__name__
+            )
+            return
         await self.application.update_queue.put(update)
 
     async def health(self) -> Health:

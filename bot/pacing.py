@@ -92,6 +92,10 @@ class Pacer:
                 ready = max(self._chat_ready(chat_id), answered + self._chat_gap)
                 self._next_for_chat[chat_id] = ready
 
+    async def wait_chat(self, chat_id: int) -> None:
+        """Return once ``chat_id``'s own gap has passed; books nothing (``turn`` does)."""
+        await sleep_on(self._clock, self._chat_ready(chat_id) - self._clock.monotonic())
+
     def pause(self, seconds: float) -> None:
         """Telegram said 429: nobody sends before ``seconds`` from now."""
         self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)

@@ -80,6 +80,9 @@ class TelegramSender:
         self._bot = bot
         self._pacer = pacer
 
+    async def wait_ready(self, chat_id: int) -> None:
+        await self._pacer.wait_chat(chat_id)
+
     async def send(self, message: Outbound) -> SendOutcome:
         try:
             async with self._pacer.turn(message.chat_id):

@@ -22,9 +22,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from schedules import store
 from schedules.catalog import ProtocolCatalog
-from schedules.clock import Clock
-from schedules.db import SessionFactory
-from schedules.models import Patient, PatientStatus, Reminder, Treatment
+from schedules.clock import Clock, sleep_on
+from schedules.db import SessionFactory, connection_lost
+from schedules.models import Patient, PatientStatus, Reminder, ReminderStatus, Treatment
 from schedules.outbound import (
     Outbound,
     RateLimited,
@@ -42,6 +42,10 @@ from schedules.protocol import Anchor, ProtocolSpec
 from schedules.retry import backoff
 
 log = logging.getLogger(__name__)
+
+# Waits (clock seconds) before the tries to record a send's outcome again after the
+# database connection failed: the message is out, so its record is worth ~30 s of trying.
+RECORD_RETRIES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,9 @@ class DispatchConfig:
     lease: timedelta = timedelta(seconds=30)
     max_attempts: int = 6
     concurrency: int = 8
+    # Sends answered by Telegram and not yet recorded, at most, at any moment: the most
+    # messages one kill -9 can make us send twice. 1 keeps DESIGN promise 1.
+    unrecorded: int = 1
 
 
 @dataclass
@@ -119,6 +126,7 @@ class Dispatcher:
         self._config = config
         self._jitter = jitter
         self._stopping = False
+        self._unrecorded = asyncio.Semaphore(config.unrecorded)
 
     def stop_claiming(self) -> None:
         """A graceful stop: finish the message in flight, claim and send nothing more.
@@ -174,11 +182,16 @@ class Dispatcher:
         for reminder in batch.reminders:
             by_patient[reminder.patient_id].append(reminder)
         limit = asyncio.Semaphore(self._config.concurrency)
+        # Every run ends before the pass does, even when one fails: a run left going would
+        # race the next pass (or a new leader) for rows it still holds.
         reports = await asyncio.gather(
-            *(self._patient_run(batch, rows, limit) for rows in by_patient.values())
+            *(self._patient_run(batch, rows, limit) for rows in by_patient.values()),
+            return_exceptions=True,
         )
         total = DispatchReport()
         for report in reports:
+            if isinstance(report, BaseException):
+                raise report
             total.add(report)
         return total
 
@@ -203,7 +216,18 @@ class Dispatcher:
                 else:
                     outcome = await self._handle(batch, patient, reminder)
                 setattr(report, outcome, getattr(report, outcome) + 1)
+                if outcome == "retried":  # the rest wait behind it, to keep the chat in order
+                    await self._queue_behind(reminder)
+                    break
         return report
+
+    async def _queue_behind(self, reminder: Reminder) -> None:
+        async with self._sessions() as session:
+            retried = await session.get(Reminder, reminder.id)
+            if retried is not None and retried.status == ReminderStatus.PENDING:
+                await store.queue_behind(
+                    session, reminder.patient_id, self._config.worker, retried.due_at
+                )
 
     async def _handle(self, batch: _Batch, patient: Patient, reminder: Reminder) -> str:
         assert reminder.id is not None
@@ -242,7 +266,31 @@ class Dispatcher:
                 course_number=course_number,
             )
         )
-        outcome = await self._sender.send(message)
+        # Patients' runs wait for their chats side by side; only the send and its record
+        # are one at a time, so that a crash can catch at most ``unrecorded`` messages.
+        await self._sender.wait_ready(patient.chat_id)
+        async with self._unrecorded:
+            outcome = await self._sender.send(message)
+            return await self._record_surely(reminder, patient, outcome)
+
+    async def _record_surely(
+        self, reminder: Reminder, patient: Patient, outcome: SendOutcome
+    ) -> str:
+        """Record ``outcome``, on a new connection if the database dropped ours: a message
+        Telegram took and we failed to record would be sent again."""
+        for wait in RECORD_RETRIES:
+            try:
+                return await self._record(reminder, patient, outcome)
+            except Exception as error:
+                if not connection_lost(error):
+                    raise
+                log.warning(
+                    "recording a send failed (%s); retrying in %ss reminder_id=%s",
+                    type(error).__name__,
+                    wait,
+                    reminder.id,
+                )
+            await sleep_on(self._clock, wait)
         return await self._record(reminder, patient, outcome)
 
     async def _record(self, reminder: Reminder, patient: Patient, outcome: SendOutcome) -> str:

@@ -63,6 +63,9 @@ SendOutcome = Sent | RateLimited | Unreachable | Rejected | Transient
 class Sender(Protocol):
     async def send(self, message: Outbound) -> SendOutcome: ...
 
+    async def wait_ready(self, chat_id: int) -> None:
+        """Return once a message to ``chat_id`` would not wait for that chat's own gap."""
+
 
 @dataclass(frozen=True)
 class Edit:

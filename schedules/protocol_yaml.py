@@ -8,6 +8,7 @@ wins. Protocol authors mean none of that, so here times stay text, only
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import yaml
@@ -22,6 +23,13 @@ class ProtocolYamlLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                raise ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    "found a key that is a list or a mapping",
+                    key_node.start_mark,
+                )
             if key in seen:
                 raise ConstructorError(
                     "while reading a mapping",
@@ -58,8 +66,12 @@ ProtocolYamlLoader.add_constructor("tag:yaml.org,2002:bool", _bool_or_text)
 
 
 def read_yaml(text: str) -> Any:
-    """Parse one YAML document with :class:`ProtocolYamlLoader`; raises ``yaml.YAMLError``."""
-    return yaml.load(text, Loader=ProtocolYamlLoader)
+    """Parse one YAML document with :class:`ProtocolYamlLoader`; raises ``yaml.YAMLError``
+    (also for nesting too deep for PyYAML's recursive reader, which no protocol needs)."""
+    try:
+        return yaml.load(text, Loader=ProtocolYamlLoader)
+    except RecursionError:
+        raise yaml.YAMLError("the document is nested too deeply") from None
 
 
 def describe_yaml_error(error: yaml.YAMLError) -> str:

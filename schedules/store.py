@@ -267,6 +267,35 @@ async def release_for_retry(
     )
 
 
+async def queue_behind(
+    session: AsyncSession, patient_id: int, worker: str, retry_at: datetime
+) -> int:
+    """Keep a patient's messages in order behind one that will be retried at ``retry_at``.
+
+    Their other open reminders due before then (pending, or claimed by ``worker`` in the
+    batch at hand) move to just after it, a microsecond apart in their own order, and are
+    pending again; commits. Returns how many moved.
+    """
+    open_here = sa.or_(
+        col(Reminder.status) == ReminderStatus.PENDING,
+        sa.and_(col(Reminder.status) == ReminderStatus.CLAIMED, col(Reminder.claimed_by) == worker),
+    )
+    rows = await session.exec(
+        select(Reminder)
+        .where(col(Reminder.patient_id) == patient_id, open_here, col(Reminder.due_at) < retry_at)
+        .order_by(col(Reminder.due_at), col(Reminder.id))
+    )
+    moved = list(rows.all())
+    for rank, row in enumerate(moved, start=1):
+        row.due_at = retry_at + timedelta(microseconds=rank)
+        row.status = ReminderStatus.PENDING
+        row.claimed_by = None
+        row.claimed_until = None
+        session.add(row)
+    await session.commit()
+    return len(moved)
+
+
 async def release_claims(session: AsyncSession, *, worker: str | None = None) -> int:
     """Put claimed reminders back to pending at once: ``worker``'s own (a graceful stop),
     or everyone's (a new leader adopting a dead one's claims). Returns how many."""

@@ -304,5 +304,5 @@ async def _is_default(session: AsyncSession, clinic_id: int, default_slug: str) 
 
 HANDLERS = [
     CommandHandler("broadcast", start),
-    CallbackQueryHandler(on_button, pattern=r"^bc:"),
+    CallbackQueryHandler(on_button, pattern=_BUTTON),  # malformed data: the stale answer
 ]

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import CallbackContext, CallbackQueryHandler
+from telegram.error import BadRequest
+from telegram.ext import ApplicationHandlerStop, CallbackContext, CallbackQueryHandler
 
 from bot.services import services
 from messages.i18n import Translator, pick_locale, translator
@@ -52,16 +53,35 @@ async def say(update: Update, text: str, rows: Rows | None = None) -> None:
 
 
 async def close_buttons(update: Update, note: str | None = None) -> None:
-    """Remove the keyboard from the message whose button was pressed, noting the choice."""
+    """Remove the keyboard from the message whose button was pressed, noting the choice.
+
+    A second tap on the same button (a double tap) finds it closed already: Telegram
+    answers "message is not modified". That press was handled by the first, so the handler
+    stops here (``ApplicationHandlerStop``) instead of doing its work twice."""
     query = update.callback_query
     if query is None or query.message is None:
         return
     message = query.message
     text = getattr(message, "text", None)
-    if note and text:
-        await query.edit_message_text(f"{text}\n\n✓ {note}"[:4096])
-    else:
-        await query.edit_message_reply_markup(None)
+    try:
+        if note and text:
+            await query.edit_message_text(f"{text}\n\n✓ {note}"[:4096])
+        else:
+            await query.edit_message_reply_markup(None)
+    except BadRequest as error:
+        if "not modified" not in error.message.lower():
+            raise
+        raise ApplicationHandlerStop from None
+
+
+def storable_text(text: str) -> str:
+    """A patient's text as the database can keep it: Telegram passes on what UTF-8 and
+    Postgres refuse (NUL, lone surrogates); those become U+FFFD, the rest stays."""
+    return "".join("\ufffd" if _unstorable(c) else c for c in text)
+
+
+def _unstorable(character: str) -> bool:
+    return character == "\x00" or "\ud800" <= character <= "\udfff"
 
 
 Handler = Callable[[Update, CallbackContext[Any, Any, Any, Any]], Awaitable[None]]

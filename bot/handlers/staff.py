@@ -378,6 +378,7 @@ HANDLERS = [
     CommandHandler("invite", invite),
     CommandHandler("team", team),
     CommandHandler("link", link),
-    CallbackQueryHandler(on_escalation_button, pattern=r"^esc:"),
-    CallbackQueryHandler(on_remove_button, pattern=r"^team:rm:"),
+    # Full patterns: malformed data falls through to the stale-button answer.
+    CallbackQueryHandler(on_escalation_button, pattern=_ESCALATION),
+    CallbackQueryHandler(on_remove_button, pattern=_REMOVE),
 ]

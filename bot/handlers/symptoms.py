@@ -16,7 +16,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update
 from telegram.ext import CallbackQueryHandler
 
-from bot.handlers.common import Context, button_data, chat_id_of, close_buttons, find_patient, say
+from bot.handlers.common import (
+    Context,
+    button_data,
+    chat_id_of,
+    close_buttons,
+    find_patient,
+    say,
+    storable_text,
+)
 from bot.services import Services, services
 from messages.i18n import Translator, translator
 from messages.triage import Level, TriageResult, decide_clarification, triage
@@ -95,7 +103,7 @@ async def open_report(
         treatment_id=where.treatment_id,
         day=where.day,
         source=source,
-        text=text,
+        text=storable_text(text),
         photo_file_id=photo,
         level=level,
         findings=list(findings),

@@ -192,6 +192,9 @@ class Gate:
         self.sent = 0
         self.opened = asyncio.Event()
 
+    async def wait_ready(self, chat_id: int) -> None:
+        await self.sender.wait_ready(chat_id)
+
     async def send(self, message: Outbound) -> SendOutcome:
         if self.sent == self.open_after:
             await self.opened.wait()

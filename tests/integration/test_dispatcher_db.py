@@ -32,6 +32,9 @@ class RecordingSender:
         self.reminder_ids: list[int] = []
         self._message_ids = itertools.count(5000)
 
+    async def wait_ready(self, chat_id: int) -> None:
+        return None
+
     async def send(self, message: Outbound) -> SendOutcome:
         await asyncio.sleep(0)  # a real send yields; let the other dispatchers run
         self.reminder_ids.append(int(message.text))
