@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot.cli_bench import bench_command
 from bot.cli_broadcast import broadcast_app
 from bot.cli_clinic import clinic_app
 from bot.cli_db import db_app
@@ -279,6 +280,7 @@ app.add_typer(db_app, name="db")
 
 
 app.command("triage")(triage_command)
+app.command("bench")(bench_command)
 
 
 def main() -> None:

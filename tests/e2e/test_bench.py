@@ -1,0 +1,46 @@
+"""`aftercare bench --quick` runs end to end and produces every figure (no timing thresholds:
+the bench reports, it does not judge the machine it runs on)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+BACKENDS = ("sqlite", "postgres")
+EXPECTED = [
+    *(f"dispatch.{b}.{k}" for b in BACKENDS for k in ("per_second", "cpu_ms_ours", "cpu_ms_sandbox")),
+    "limit.rate", "limit.share", "limit.429", "limit.reminder_wait",
+    "latency.p50", "latency.p99", "latency.max",
+    *(f"scale.{b}.{k}" for b in BACKENDS for k in ("growth", "index")),
+    *(f"enrol.{b}.per_second" for b in BACKENDS),
+    "enrol.pure_planner",
+    "memory.ours.rss", "memory.baseline.rss", "memory.ratio", "memory.baseline.per_job",
+    "memory.ours.kept", "memory.baseline.kept", "memory.ours.rss_restarted",
+    *(f"triage.{s}.{k}" for s in ("labelled", "heldout")
+      for k in ("per_second", "accuracy", "emergency_recall")),
+]  # fmt: skip
+
+
+def test_quick_bench_produces_every_figure_as_a_number(tmp_path: Path) -> None:
+    output = tmp_path / "benchmarks.md"
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "bench", "--quick", "--json", "--output", str(output)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    values = {f["key"]: f["value"] for f in report["figures"]}
+    missing = [key for key in EXPECTED if key not in values]
+    assert missing == []
+    wakes = [key for key in values if key.startswith("scale.") and ".wake_ms." in key]
+    assert len(wakes) == 2 * len(BACKENDS)  # two sizes on each database
+    for key, value in values.items():
+        assert isinstance(value, int | float), key
+        assert math.isfinite(value), key
+    assert {"cpu", "cores", "memory", "python", "sqlite", "postgres"} <= report["machine"].keys()
+    written = output.read_text(encoding="utf-8")
+    assert "## Machine" in written
+    assert all(f["label"] in written for f in report["figures"])
