@@ -171,11 +171,19 @@ async def claim_due(
         .order_by(col(Reminder.due_at), col(Reminder.id))
         .limit(limit)
     )
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    still_claimable: sa.ColumnElement[bool] | sa.TextClause = claimable
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    if dialect == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
+    elif dialect == "sqlite":
+        # A unary + keeps SQLite from walking the status index for this outer check (every
+        # pending row: 67 ms at a million); it then finds the picked ids by rowid instead.
+        still_claimable = sa.text("+reminder.status = :pending").bindparams(
+            pending=ReminderStatus.PENDING.value
+        )
     statement = (
         sa.update(Reminder)
-        .where(col(Reminder.id).in_(pick.scalar_subquery()), claimable)
+        .where(col(Reminder.id).in_(pick.scalar_subquery()), still_claimable)
         .values(status=ReminderStatus.CLAIMED, claimed_by=worker, claimed_until=now + lease)
         .returning(col(Reminder.id))
     )
