@@ -29,8 +29,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two passes on two workers: everything (the e2e worlds on SQLite; every db_url test on
+# SQLite and Postgres), then the e2e suite again with its worlds on Postgres. With ARGS
+# (a path, -k ...) only the first pass runs; AFTERCARE_E2E_DATABASE picks its worlds' DB.
+PYTEST := $(BIN)/pytest -n $(or $(WORKERS),2)
+
 test: lint typecheck
-	$(BIN)/pytest $(ARGS)
+	$(PYTEST) $(ARGS)
+	$(if $(ARGS),,AFTERCARE_E2E_DATABASE=postgres $(PYTEST) tests/e2e)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

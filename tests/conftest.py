@@ -2,10 +2,18 @@
 
 import os
 
+# PTB 22 warns on integer time periods unless this opt-in is set; tests turn warnings into
+# errors. Set before anything below imports telegram.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+from collections.abc import Iterator
+
 import pytest
 
-# PTB 22 warns on integer time periods unless this opt-in is set; tests turn warnings into errors.
-os.environ.setdefault("PTB_TIMEDELTA", "true")
+from tests.dbs import postgres_template
+from tests.e2e.harness import PostgresWorlds, e2e_database
+
+__all__ = ["postgres_template"]  # the fixture, shared with the e2e worlds
 
 SLOW_VARIABLE = "AFTERCARE_SLOW_TESTS"
 
@@ -15,10 +23,27 @@ def slow_tests_wanted() -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Long variants (``@pytest.mark.slow``) run only when AFTERCARE_SLOW_TESTS=1."""
-    if slow_tests_wanted():
-        return
-    skip = pytest.mark.skip(reason=f"long variant: set {SLOW_VARIABLE}=1 to run it")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+    """Long variants (``@pytest.mark.slow``) run only when AFTERCARE_SLOW_TESTS=1; the
+    Postgres pass of the e2e worlds skips tests that choose their own database."""
+    skips = []
+    if not slow_tests_wanted():
+        skips.append(("slow", f"long variant: set {SLOW_VARIABLE}=1 to run it"))
+    if e2e_database() == "postgres":
+        skips.append(("own_database", "chooses its own database: run in the SQLite pass"))
+    for keyword, reason in skips:
+        for item in items:
+            if keyword in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def e2e_worlds_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Where in-process worlds (``tests/e2e/harness.start_world``) keep their data:
+    SQLite, or Postgres when ``AFTERCARE_E2E_DATABASE=postgres`` (``make test`` runs both)."""
+    chosen = e2e_database()
+    if chosen == "postgres":
+        PostgresWorlds.server = request.getfixturevalue("postgres_template")
+    try:
+        yield chosen
+    finally:
+        PostgresWorlds.server = None

@@ -3,7 +3,9 @@ file and a fixed clock that only the test moves."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from bot.settings import Settings
 from schedules.clock import FixedClock
 from schedules.dispatcher import DispatchReport
 from schedules.models import Patient, Reminder, ReminderStatus
+from tests.dbs import BACKENDS, PostgresServer
 
 TOKEN = "123456:TEST-TOKEN-for-the-sandbox"
 
@@ -86,6 +89,7 @@ class World:
     clock: FixedClock
     sandbox: Sandbox
     daemon: Daemon
+    resources: AsyncExitStack = field(default_factory=AsyncExitStack)  # e.g. its database
 
     def person(
         self, user_id: int = 1001, language_code: str = "en", first_name: str = "Pat"
@@ -131,21 +135,49 @@ class World:
             return list(rows.all())
 
 
+# Which database the in-process worlds use: "sqlite" (a file in tmp_path, the default) or
+# "postgres" (a fresh clone of the session's template per world; see tests/dbs.py).
+DATABASE_VARIABLE = "AFTERCARE_E2E_DATABASE"
+
+
+def e2e_database() -> str:
+    chosen = os.environ.get(DATABASE_VARIABLE, "sqlite").strip().lower() or "sqlite"
+    if chosen not in BACKENDS:
+        raise ValueError(f"{DATABASE_VARIABLE} must be one of {BACKENDS}, not {chosen!r}")
+    return chosen
+
+
+class PostgresWorlds:
+    """The session's Postgres template, set by ``tests/e2e/conftest.py`` when chosen."""
+
+    server: PostgresServer | None = None
+
+
+async def _database_for(tmp_path: Path, resources: AsyncExitStack) -> str:
+    if PostgresWorlds.server is None:
+        return f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}"
+    return await resources.enter_async_context(PostgresWorlds.server.database())
+
+
 async def start_world(
     tmp_path: Path, start: datetime, limits: Limits | None = None, **settings: object
 ) -> World:
-    """The sandbox and a started daemon; ``settings`` override ``AFTERCARE_*`` values."""
+    """The sandbox and a started daemon; ``settings`` override ``AFTERCARE_*`` values.
+
+    The database is SQLite in ``tmp_path``, or a fresh Postgres database when the run
+    asks for it (``AFTERCARE_E2E_DATABASE=postgres``)."""
     clock = FixedClock(start)
+    resources = AsyncExitStack()
     sandbox = Sandbox(limits=limits or Limits.off(), monotonic=clock.monotonic, now=clock.now)
     await sandbox.start()
     config = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}",
+        database_url=await _database_for(tmp_path, resources),
         safety_wake_seconds=3600,
         **settings,  # type: ignore[arg-type]
     )
     daemon = Daemon(config, clock, token=TOKEN, base_url=sandbox.base_url)
     await daemon.start()
-    return World(clock, sandbox, daemon)
+    return World(clock, sandbox, daemon, resources)
 
 
 async def restart_daemon(world: World) -> None:
@@ -159,3 +191,4 @@ async def restart_daemon(world: World) -> None:
 async def stop_world(world: World) -> None:
     await world.daemon.stop()
     await world.sandbox.stop()
+    await world.resources.aclose()

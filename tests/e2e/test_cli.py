@@ -17,6 +17,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+# They choose their own database, not the e2e worlds': the Postgres pass skips them.
+pytestmark = pytest.mark.own_database
+
 DATA = Path(__file__).parent.parent / "data" / "protocols"
 
 

@@ -33,11 +33,11 @@ def database(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}"
 
 
-def create(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def create(tmp_path: Path, *extra: str, url: str | None = None) -> subprocess.CompletedProcess[str]:
     return aftercare(
         "clinic", "create", "--name", "Glow Clínic Madrid", "--tz", "Europe/Madrid",
         "--phone", "+34 910 000 000", "--emergency-number", "112",
-        "--database-url", database(tmp_path), *extra,
+        "--database-url", url or database(tmp_path), *extra,
     )  # fmt: skip
 
 
@@ -132,11 +132,12 @@ def test_errors_are_plain_messages_with_exit_code_2(tmp_path: Path) -> None:
 
 
 async def test_the_owner_invite_from_the_cli_works_in_the_bot(tmp_path: Path) -> None:
-    made = await asyncio.to_thread(create, tmp_path, "--slug", "glow")
-    assert made.returncode == 0, made.stderr
-    found = links(made.stdout)
-    world = await start_world(tmp_path, datetime.now(UTC))
+    world = await start_world(tmp_path, datetime.now(UTC))  # on SQLite or Postgres
     try:
+        url = world.daemon.settings.database_url
+        made = await asyncio.to_thread(create, tmp_path, "--slug", "glow", url=url)
+        assert made.returncode == 0, made.stderr
+        found = links(made.stdout)
         owner = world.person(9001)
         await owner.says(f"/start {found['i']}", expect="You're now an owner at Glow Clínic Madrid")
         patient = world.person(1001)

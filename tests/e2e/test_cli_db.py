@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.test_cli import aftercare
+
+# They choose their own database, not the e2e worlds': the Postgres pass skips them.
+pytestmark = pytest.mark.own_database
 
 URL = "sqlite+aiosqlite:///aftercare.db"  # relative: the file lands in the test's cwd
 

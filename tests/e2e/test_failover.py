@@ -28,6 +28,9 @@ from tests.dbs import PostgresServer, postgres_template  # noqa: F401
 from tests.e2e.daemon_process import daemon_process
 from tests.e2e.harness import Person
 
+# They choose their own database, not the e2e worlds': the Postgres pass skips them.
+pytestmark = pytest.mark.own_database
+
 START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
 SPEED = 40_000.0  # a simulated day in about 2.2 real seconds
 HORIZON = timedelta(days=3)

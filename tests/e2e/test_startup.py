@@ -13,6 +13,9 @@ from bot.daemon import reach_bot_api
 from bot.sandbox import Limits, Sandbox
 from tests.e2e.test_cli import free_port
 
+# They choose their own database, not the e2e worlds': the Postgres pass skips them.
+pytestmark = pytest.mark.own_database
+
 TOKEN = "123456:TEST-token-for-startup"
 
 
