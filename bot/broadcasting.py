@@ -82,8 +82,12 @@ class Broadcaster:
         self._stopping = False
 
     def stop_claiming(self) -> None:
-        """A graceful stop: finish the send in flight; the daemon releases the rest."""
+        """A graceful stop or a lost lead: finish the send in flight; the rest is released
+        by the daemon, or by the next leader."""
         self._stopping = True
+
+    def resume_claiming(self) -> None:
+        self._stopping = False
 
     async def run_due(self) -> int:
         """Send one batch of pending deliveries; returns how many were sent."""

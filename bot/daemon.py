@@ -43,7 +43,7 @@ from schedules.clinics import ClinicConfig, ensure_clinic
 from schedules.clock import Clock, FastClock
 from schedules.db import make_engine, session_factory
 from schedules.dispatcher import DispatchConfig, Dispatcher, DispatchReport
-from schedules.leader import leadership_for, startup_turn
+from schedules.leader import AdvisoryLock, leadership_for, startup_turn
 from schedules.migrate import ensure_schema
 from schedules.models import Clinic
 from schedules.protocol import bundled_protocol
@@ -212,12 +212,16 @@ class Daemon:
             log.info("standby: another process dispatches for this bot")
 
     async def _take_lead(self) -> None:
-        """Adopt what a dead leader left claimed, start polling, dispatch."""
+        """Adopt what the last leader left claimed, start polling, dispatch."""
+        await self._let_the_last_leader_stop()
         # Under the pass lock: our own pass from an earlier lead has finished.
         async with self._pass_lock, self.sessions() as session:
             adopted = await store.release_claims(session)
             adopted += await deliveries.release_claims(session)
             adopted += await escalations.release_alert_claims(session)
+        for outbox in (self.dispatcher, self.broadcaster):
+            if outbox is not None:
+                outbox.resume_claiming()
         self.leading = True
         self.metrics.leader.set(1)
         updater = self.application.updater if self.application is not None else None
@@ -228,8 +232,26 @@ class Daemon:
         log.info("leading: this process dispatches (adopted %d orphaned claims)", adopted)
         self.wake()
 
+    async def _let_the_last_leader_stop(self) -> None:
+        """Before adopting another worker's claims, give it time to notice that it lost the
+        lead and stop sending: a leader whose lock connection alone died is still alive,
+        and would otherwise send the rows we are about to send. It checks every
+        ``leader_check_seconds``; we wait two checks and a second. (SQLite: one process.)"""
+        if not isinstance(self._leadership, AdvisoryLock):
+            return
+        async with self.sessions() as session:
+            held = await store.claimed_by_others(session, self._worker)
+        if held:
+            wait = 2 * self.settings.leader_check_seconds + 1
+            log.info("taking the lead: waiting %.0f s before adopting %d claims", wait, held)
+            await asyncio.sleep(wait)
+
     async def _step_down(self) -> None:
-        """The lock is gone (its connection died): stop dispatching and polling."""
+        """The lock is gone (its connection died): stop dispatching and polling at once; a
+        pass in progress ends after the message in flight."""
+        for outbox in (self.dispatcher, self.broadcaster):
+            if outbox is not None:
+                outbox.stop_claiming()
         self.leading = False
         self.metrics.leader.set(0)
         updater = self.application.updater if self.application is not None else None

@@ -129,12 +129,17 @@ class Dispatcher:
         self._unrecorded = asyncio.Semaphore(config.unrecorded)
 
     def stop_claiming(self) -> None:
-        """A graceful stop: finish the message in flight, claim and send nothing more.
+        """A graceful stop or a lost lead: finish the message in flight, claim and send
+        nothing more (until ``resume_claiming``).
 
         Reminders of the current batch that were not started stay claimed; the daemon
-        releases them (``store.release_claims``) before it exits.
+        releases them (``store.release_claims``) before it exits, or the next leader does.
         """
         self._stopping = True
+
+    def resume_claiming(self) -> None:
+        """This process leads (again): claim and send."""
+        self._stopping = False
 
     async def run_due(self) -> DispatchReport:
         """Send everything due now, batch after batch, until nothing is due."""

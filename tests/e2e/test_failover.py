@@ -14,9 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.sandbox.faults import Fault
 from bot.sandbox.limits import Limits
 from bot.sandbox.server import Sandbox
 from messages.render import render_step
@@ -201,3 +203,44 @@ async def test_a_leader_stopped_with_sigterm_releases_its_claims_and_hands_over(
             await until(lambda: cluster.said("second", "leading"), TAKEOVER_LIMIT, "handover")
             _, duplicates = await finish(cluster, second)
     assert duplicates == 0, "a graceful stop doubles nothing"
+
+
+async def kill_the_lock_connection(url: str) -> int:
+    """Terminate only the session holding an advisory lock (the leader's lock connection, as a
+    pgbouncer restart or an administrator might), and wait until it has gone."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as connection:
+            killed = await connection.scalar(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_locks"
+                    " WHERE locktype = 'advisory' AND granted"
+                    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+            )
+        return int(killed or 0)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_leader_that_loses_only_its_lock_stops_and_nothing_is_sent_twice(
+    cluster: Cluster,
+) -> None:
+    """The leader lives on, its other connections fine: the standby takes the lock at once,
+    but adopts the old leader's claims only after it has had time to notice and stop."""
+    with cluster.daemon("first") as first:
+        _, delivered = await start_two(cluster)
+        with cluster.daemon("second") as second:
+            await until(lambda: cluster.said("second", "standby"), 60, "the second stands by")
+            await cluster.sandbox.wait_for(lambda: delivered() >= 12, timeout=60, what="reminders")
+            # Slow answers: the leader's pass is still sending its batch when the lock goes.
+            slow = cluster.sandbox.faults.add(Fault("sendMessage", "delay", count=None, delay=0.4))
+            await cluster.sandbox.wait_for(lambda: slow.fired >= 1, timeout=30, what="a slow send")
+            assert await kill_the_lock_connection(cluster.url) == 1
+            await until(lambda: cluster.said("first", "lost the dispatch lead"), 10, "step down")
+            await until(lambda: cluster.said("second", "leading"), TAKEOVER_LIMIT, "takeover")
+            cluster.sandbox.faults.clear()
+            first.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(first.wait, 30)
+            sent, duplicates = await finish(cluster, second)
+    assert duplicates == 0, f"{sent} sent, {duplicates} duplicate(s)"
