@@ -184,6 +184,7 @@ async def test_a_standby_takes_over_from_a_killed_leader_within_ten_seconds(
             await patients[0].says("/plan", expect="Coming up")
             sent, duplicates = await finish(cluster, second)
     figures = f"takeover {takeover:.2f} s, {sent} sent, {duplicates} duplicate(s)"
+    print(f"\nfailover: {figures}")  # noqa: T201
     assert takeover <= TAKEOVER_LIMIT, figures
     assert 0 <= duplicates <= 1, figures
 
