@@ -15,6 +15,8 @@ Every endpoint speaks JSON and answers ``{"ok": true, "result": ...}`` or
 * ``GET /control/chats`` (known chat ids) and ``GET /control/chats/{chat_id}/transcript``
 * ``GET /control/chats/{chat_id}/wait?bot_messages=N&timeout=S``: answers with the transcript
   as soon as the bot has N messages in the chat (a long poll; 400 after S seconds)
+* ``POST /control/updates``   any Update without ``update_id``, e.g. ``{"channel_post": {...}}``
+  (``Sandbox.push_raw_update``: groups, channels, edits, malformed presses)
 * ``POST /control/faults`` (same fields as ``Sandbox.inject_fault``), ``DELETE /control/faults``
 * ``GET /control/stats``
 """
@@ -49,6 +51,7 @@ def add_control_routes(app: web.Application, sandbox: Sandbox) -> None:
     app.router.add_get("/control/chats", _guarded(routes.chats))
     app.router.add_get("/control/chats/{chat_id}/transcript", _guarded(routes.transcript))
     app.router.add_get("/control/chats/{chat_id}/wait", _guarded(routes.wait))
+    app.router.add_post("/control/updates", _guarded(routes.raw_update))
     app.router.add_post("/control/faults", _guarded(routes.add_fault))
     app.router.add_delete("/control/faults", _guarded(routes.clear_faults))
     app.router.add_get("/control/stats", _guarded(routes.stats))
@@ -187,6 +190,9 @@ class _ControlRoutes:
     async def transcript(self, request: web.Request) -> Any:
         chat_id = _int(request.match_info["chat_id"], "chat_id")
         return [entry.to_json() for entry in self.sandbox.transcript(chat_id)]
+
+    async def raw_update(self, request: web.Request) -> Any:
+        return self.sandbox.push_raw_update(await _body(request))
 
     async def add_fault(self, request: web.Request) -> Any:
         body = await _body(request)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from telegram import Bot
 from telegram.error import BadRequest
@@ -88,3 +89,17 @@ def test_a_raw_update_that_is_no_update_is_refused(update: dict[str, Any], probl
     with pytest.raises(ControlError, match=problem):
         sandbox.push_raw_update(update)
     assert sandbox.pending_updates() == []
+
+
+async def test_a_raw_update_can_be_pushed_over_the_control_api(sandbox: Sandbox, bot: Bot) -> None:
+    control = sandbox.base_url.rsplit("/bot", 1)[0] + "/control/updates"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(control, json={"channel_post": _post("news")}) as answer:
+            body = await answer.json()
+        assert answer.status == 200
+        assert body["result"]["update_id"] == 1
+        async with http.post(control, json={"update_id": 3, "message": {}}) as refused:
+            assert refused.status == 400
+            assert "update_id" in (await refused.json())["description"]
+    updates = await bot.get_updates(timeout=0)
+    assert [u.channel_post.text for u in updates if u.channel_post] == ["news"]
