@@ -18,11 +18,17 @@ _DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?$")
 _LOCAL_TIME = re.compile(r"^(?P<h>\d{2}):(?P<m>\d{2})$")
 
 
+def _escaped(character: str) -> str:
+    return character.encode("unicode_escape").decode("ascii")
+
+
 def show(value: Any) -> str:
     """A short, quoted rendering of a bad input for an error message."""
     if isinstance(value, str):
         text = value if len(value) <= 40 else value[:37] + "..."
-        return '"' + text.replace('"', '\\"') + '"'
+        # Control characters escaped: one problem stays one line ("\x1e" splits lines).
+        visible = "".join(c if c.isprintable() else _escaped(c) for c in text)
+        return '"' + visible.replace('"', '\\"') + '"'
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list | tuple):

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -228,6 +228,7 @@ def _damage(data: Any, path: tuple[Any, ...], how: str, junk: Any) -> Any:
     how=st.sampled_from(["replace", "delete", "add"]),
     junk=JUNK,
 )
+@example(path=("slug",), how="replace", junk="\x1e")  # a record separator split the line
 def test_any_damage_to_a_valid_protocol_is_a_protocol_error_naming_the_file(
     path: tuple[Any, ...], how: str, junk: Any
 ) -> None:
