@@ -123,7 +123,7 @@ async def finding_labels(
     return labels
 
 
-def _headline(level: str, t: Translator) -> str:
+def level_headline(level: str, t: Translator) -> str:
     if level == "emergency":
         return t("🚨 EMERGENCY")
     if level == "urgent":
@@ -141,7 +141,7 @@ def alert_text(
 ) -> str:
     """The alert a staff member reads: what, who, when, what the patient was told."""
     tz = clinic.timezone if clinic else "UTC"
-    headline = _headline(report.level, t)
+    headline = level_headline(report.level, t)
     repeat = t(" (alert {n}, not yet acknowledged)").format(n=report.alerts_sent + 1)
     day = (
         t("day {day} after treatment").format(day=report.day)

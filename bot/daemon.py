@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from starlette.routing import BaseRoute
 from telegram import Bot, Update
 from telegram.error import NetworkError
 from telegram.ext import Application
@@ -28,6 +29,8 @@ from bot.alerts import AlertConfig, Alerter
 from bot.app import ALLOWED_UPDATES, COMMANDS, build_application
 from bot.broadcasting import BroadcastConfig, Broadcaster
 from bot.compose import compose
+from bot.console.auth import Sessions, console_key_for
+from bot.console.routes import ConsoleDeps, console_routes
 from bot.metrics import DaemonMetrics, dispatch_lag_seconds, read_counts
 from bot.pacing import Pacer
 from bot.ratelimit import PacedRateLimiter
@@ -133,7 +136,7 @@ class Daemon:
                 self.clinic = await ensure_clinic(
                     session, clinic_config(self.settings), self.clock.now()
                 )
-        rules = load_rules()
+        rules = self._rules = load_rules()
         services = Services(
             sessions=self.sessions,
             clock=self.clock,
@@ -142,6 +145,7 @@ class Daemon:
             wake_dispatcher=self.wake,
             triage_rules=rules,
             clinic_slug=self.settings.clinic_slug,
+            console_url=self.console_url,
         )
         # One pacer per bot token: handler replies and the dispatcher's sends share it.
         self._pacer = Pacer(
@@ -405,11 +409,33 @@ class Daemon:
             self._webhook_secret = self.settings.webhook_secret or webhook_secret_for(self._token)
             path = urlsplit(self.settings.webhook_url).path or "/"
             webhook = Webhook(path, self._webhook_secret, self._receive_update)
-        app = build_web_app(health=self.health, metrics=self.scrape, webhook=webhook)
+        app = build_web_app(
+            health=self.health, metrics=self.scrape, webhook=webhook, pages=self._console()
+        )
         server = WebServer(app, self.settings.http_host, port)
         await server.start()
         self._web = server
         log.info("http server listening on %s", server.url)
+
+    def _console(self) -> list[BaseRoute]:
+        public = self.settings.public_url
+        cookies = Sessions(
+            self.settings.console_secret or console_key_for(self._token),
+            secure=public is not None and public.startswith("https://"),
+        )
+        deps = ConsoleDeps(
+            self.sessions, self.clock, cookies, self._rules, self.catalog, self._tell_patient
+        )
+        return console_routes(deps)
+
+    async def _tell_patient(self, chat_id: int, text: str) -> None:
+        assert self.application is not None
+        await self.application.bot.send_message(chat_id, text)
+
+    def console_url(self) -> str | None:
+        """Where staff open the console: the public address, else our own server's."""
+        base = self.settings.public_url or self.http_url
+        return base.rstrip("/") + "/console" if base else None
 
     async def _stop_web(self) -> None:
         server: WebServer | None = getattr(self, "_web", None)

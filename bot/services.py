@@ -25,6 +25,8 @@ class Services:
     wake_dispatcher: Callable[[], None]
     triage_rules: TriageRules
     clinic_slug: str = "clinic"
+    # Where the clinic console is served (None: no HTTP server); known once it listens.
+    console_url: Callable[[], str | None] = lambda: None
 
 
 def services(context: CallbackContext[Any, Any, Any, Any]) -> Services:

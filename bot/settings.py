@@ -96,6 +96,15 @@ class Settings(BaseSettings):
     webhook_secret: str | None = Field(
         default=None, description="Secret Telegram sends with each update; generated if unset"
     )
+    public_url: str | None = Field(
+        default=None,
+        description="Address staff open the clinic console at (e.g. https://care.example.com); "
+        "unset = this process's own HTTP server",
+    )
+    console_secret: str | None = Field(
+        default=None,
+        description="Key that signs console sessions; derived from the bot token if unset",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

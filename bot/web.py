@@ -12,7 +12,7 @@ import contextlib
 import hmac
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from bot.metrics import CONTENT_TYPE
 
@@ -60,6 +60,7 @@ def build_web_app(
     health: Callable[[], Awaitable[Health]],
     metrics: Callable[[], Awaitable[bytes]],
     webhook: Webhook | None = None,
+    pages: Sequence[BaseRoute] = (),
 ) -> Starlette:
     async def healthz(request: Request) -> Response:
         state = await health()
@@ -74,7 +75,11 @@ def build_web_app(
     async def scrape(request: Request) -> Response:
         return Response(await metrics(), media_type=CONTENT_TYPE)
 
-    routes = [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", scrape)]
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", scrape),
+        *pages,
+    ]
     if webhook is not None:
         routes.append(Route(webhook.path, _webhook_endpoint(webhook), methods=["POST"]))
     return Starlette(routes=routes)

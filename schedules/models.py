@@ -175,6 +175,18 @@ class Staff(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_utc_column(nullable=False))
 
 
+class ConsoleLink(SQLModel, table=True):
+    """A single-use, short-lived sign-in link to the web console, sent to one staff member
+    in Telegram. Only a hash of its secret is kept: the database alone cannot sign in."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    secret_hash: str = Field(sa_column=sa.Column(sa.String(64), unique=True, nullable=False))
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    expires_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=_utc_column())
+
+
 class SymptomReport(SQLModel, table=True):
     """What a patient reported, how triage judged it, and who at the clinic dealt with it.
 

@@ -364,6 +364,8 @@ def staff_help() -> str:
         + t(
             "/broadcast writes to your patients; /patients and /stats give the numbers. Owners send a protocol YAML file to update it, /versions and /rollback N."
         )
+        + " "
+        + t("/console sends you a link to the clinic console in your browser.")
     )
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from schedules.migrate import head_revision
 from tests.e2e.test_cli import aftercare
 
 # They choose their own database, not the e2e worlds': the Postgres pass skips them.
@@ -15,23 +16,24 @@ URL = "sqlite+aiosqlite:///aftercare.db"  # relative: the file lands in the test
 
 
 def test_upgrade_current_downgrade_from_any_directory(tmp_path: Path) -> None:
+    head = head_revision()
     before = aftercare("db", "current", "--database-url", URL, cwd=tmp_path)
     assert before.returncode == 0, before.stdout + before.stderr
-    assert before.stdout.startswith("none (empty; head is 0001)")
+    assert before.stdout.startswith(f"none (empty; head is {head})")
 
     upgraded = aftercare("db", "upgrade", "--database-url", URL, cwd=tmp_path)
     assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
-    assert "upgraded (revision 0001)" in upgraded.stdout
+    assert f"upgraded (revision {head})" in upgraded.stdout
     assert (tmp_path / "aftercare.db").exists()
 
     now = aftercare("db", "current", "--database-url", URL, cwd=tmp_path)
-    assert now.stdout.startswith("0001 (current; head is 0001)")
+    assert now.stdout.startswith(f"{head} (current; head is {head})")
 
     down = aftercare("db", "downgrade", "base", "--database-url", URL, cwd=tmp_path)
     assert down.returncode == 0, down.stdout + down.stderr
     assert "downgraded (revision base)" in down.stdout
     again = aftercare("db", "upgrade", "--database-url", URL, cwd=tmp_path)
-    assert "upgraded (revision 0001)" in again.stdout
+    assert f"upgraded (revision {head})" in again.stdout
 
 
 def test_an_unknown_revision_is_a_plain_error(tmp_path: Path) -> None:

@@ -20,13 +20,13 @@ from schedules.db import create_schema, make_engine
 from tests.dbs import BACKENDS, PostgresServer, _admin, _quote
 from tests.integration.conftest import T0
 
-NEXT_REVISION = '''"""Test only: a second revision, so that 0001 is behind."""
+NEXT_REVISION = '''"""Test only: a revision after the shipped head, so that the head is behind."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "test_next"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -65,10 +65,13 @@ async def empty_url(empty_server: PostgresServer | None, tmp_path: Path) -> Asyn
 
 @pytest.fixture
 def newer_scripts(tmp_path: Path) -> Path:
-    """The shipped migrations plus a test-only revision 0002."""
+    """The shipped migrations plus a test-only revision after their head."""
     scripts = tmp_path / "migrations"
     shutil.copytree(migrate.MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0002_motto.py").write_text(NEXT_REVISION)
+    head = migrate.head_revision()
+    (scripts / "versions" / "test_next_motto.py").write_text(
+        NEXT_REVISION.replace("{head}", str(head))
+    )
     return scripts
 
 
@@ -127,7 +130,9 @@ async def test_the_fast_create_schema_leaves_an_empty_database_at_head(empty_url
 async def test_a_database_behind_the_code_is_refused_with_the_command_to_run(
     empty_url: str, newer_scripts: Path
 ) -> None:
-    await migrate.upgrade(empty_url)  # the shipped head, 0001
+    shipped = migrate.head_revision()
+    assert shipped is not None
+    await migrate.upgrade(empty_url)  # the shipped head
     assert await migrate.state(empty_url, script_location=newer_scripts) == "behind"
     engine = make_engine(empty_url)
     try:
@@ -140,9 +145,9 @@ async def test_a_database_behind_the_code_is_refused_with_the_command_to_run(
         refused.value
     )
     await migrate.upgrade(empty_url, script_location=newer_scripts)
-    assert await migrate.current(empty_url) == "0002"
-    assert await migrate.state(empty_url) == "ahead"  # the shipped code does not know 0002
-    await migrate.downgrade(empty_url, "0001", script_location=newer_scripts)
+    assert await migrate.current(empty_url) == "test_next"
+    assert await migrate.state(empty_url) == "ahead"  # the shipped code does not know it
+    await migrate.downgrade(empty_url, shipped, script_location=newer_scripts)
     assert await migrate.state(empty_url) == "current"
     assert await differences(empty_url) == []
 

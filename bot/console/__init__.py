@@ -1,0 +1,1 @@
+"""The clinic console: server-rendered pages on the daemon's own HTTP server (issue 9)."""

@@ -1,0 +1,73 @@
+"""Console sessions: a signed cookie naming the staff member, their clinic and a CSRF token.
+
+The cookie is signed (itsdangerous), HttpOnly, SameSite=Strict, Secure behind HTTPS, and
+lives for ``SESSION_HOURS``. Every form carries the session's CSRF token, checked in
+constant time; SameSite=Strict already keeps other sites' forms out, the token keeps out
+everything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.requests import Request
+from starlette.responses import Response
+
+COOKIE = "aftercare_console"
+SESSION_HOURS = 8
+
+
+def console_key_for(token: str) -> str:
+    """The default signing key: derived from the bot token, so every process agrees."""
+    return hashlib.blake2b(b"aftercare-console", key=token.encode()[:64]).hexdigest()
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    staff_id: int
+    clinic_id: int
+    csrf: str
+
+
+class Sessions:
+    """Reads and writes the session cookie."""
+
+    def __init__(self, key: str, *, secure: bool) -> None:
+        self._signer = URLSafeTimedSerializer(key, salt="console-session")
+        self._secure = secure
+
+    def start(self, response: Response, staff_id: int, clinic_id: int) -> None:
+        value = {"staff": staff_id, "clinic": clinic_id, "csrf": secrets.token_urlsafe(16)}
+        response.set_cookie(
+            COOKIE,
+            self._signer.dumps(value),
+            max_age=SESSION_HOURS * 3600,
+            path="/console",
+            httponly=True,
+            samesite="strict",
+            secure=self._secure,
+        )
+
+    def end(self, response: Response) -> None:
+        response.delete_cookie(COOKIE, path="/console")
+
+    def read(self, request: Request) -> ConsoleSession | None:
+        raw = request.cookies.get(COOKIE)
+        if raw is None:
+            return None
+        try:
+            value = self._signer.loads(raw, max_age=SESSION_HOURS * 3600)
+        except BadSignature:
+            return None
+        try:
+            return ConsoleSession(int(value["staff"]), int(value["clinic"]), str(value["csrf"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def csrf_ok(session: ConsoleSession, sent: object) -> bool:
+    return isinstance(sent, str) and hmac.compare_digest(sent, session.csrf)

@@ -1,0 +1,191 @@
+"""The clinic console through real HTTP: a staff member signs in with the link the bot
+sends, sees the clinic's escalations and acknowledges one; links are single use and
+expire; forms need the CSRF token; another clinic's staff never see or touch a report."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from bot.handlers.staff import seen_note
+from schedules.console_links import create_link
+from schedules.models import Clinic, EscalationState, Patient, Staff, StaffRole
+from tests.e2e.clinic_world import CLINIC, enrolled, reports, staff_joins
+from tests.e2e.harness import Person, World, start_world, stop_world
+
+START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
+LINK = re.compile(r"http://\S+/console/login/(\S+)")
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    started = await start_world(tmp_path, START, http_port=0, **CLINIC)
+    try:
+        yield started
+    finally:
+        await stop_world(started)
+
+
+@pytest.fixture
+async def browser(world: World) -> AsyncIterator[httpx.AsyncClient]:
+    """A cookie-keeping client on the daemon's HTTP server (no redirects followed)."""
+    async with httpx.AsyncClient(base_url=world.daemon.http_url or "") as client:
+        yield client
+
+
+async def link_from_the_bot(nurse: Person) -> str:
+    await nurse.says("/console", expect="sign-in link")
+    found = LINK.search(nurse.bot_texts()[-1])
+    assert found is not None, nurse.bot_texts()[-1]
+    return found.group(0)
+
+
+async def sign_in(browser: httpx.AsyncClient, link: str) -> httpx.Response:
+    """Open the link (a page with a button), then press the button."""
+    page = await browser.get(link)
+    assert page.status_code == 200
+    assert 'action="/console/login"' in page.text
+    secret = link.rsplit("/", 1)[1]
+    return await browser.post("/console/login", data={"secret": secret})
+
+
+async def an_emergency(world: World) -> int:
+    pat = await enrolled(world)
+    await pat.says("my lips are swelling up and i can't breathe properly", expect="999")
+    [report] = await reports(world)
+    assert report.id is not None
+    return report.id
+
+
+PATIENT = 1001  # enrolled()'s default
+
+
+async def test_staff_sign_in_with_the_bots_link_and_acknowledge_an_escalation(
+    world: World, browser: httpx.AsyncClient
+) -> None:
+    nurse = await staff_joins(world)
+    report_id = await an_emergency(world)
+    signed = await sign_in(browser, await link_from_the_bot(nurse))
+    assert signed.status_code == 303
+    cookie = signed.headers["set-cookie"].lower()
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
+    assert "path=/console" in cookie
+
+    page = await browser.get("/console")
+    assert page.status_code == 200
+    assert "Glow Clinic" in page.text
+    assert "EMERGENCY" in page.text
+    assert "can&#39;t breathe" in page.text  # the patient's words, escaped
+    csrf = CSRF.search(page.text)
+    assert csrf is not None
+    done = await browser.post(f"/console/escalations/{report_id}/ack", data={"csrf": csrf.group(1)})
+    assert done.status_code == 303
+    [report] = await reports(world)
+    assert report.state == EscalationState.ACKNOWLEDGED
+    assert "Acknowledge</button>" not in (await browser.get("/console")).text
+    seen = seen_note(await patient_of(world, report.patient_id), await clinic_of(world))
+    assert world.person(PATIENT).bot_texts()[-1] == seen, "the patient hears someone has it"
+
+
+async def patient_of(world: World, patient_id: int) -> Patient:
+    async with world.daemon.sessions() as session:
+        found = await session.get(Patient, patient_id)
+    assert found is not None
+    return found
+
+
+async def clinic_of(world: World) -> Clinic | None:
+    async with world.daemon.sessions() as session:
+        return (await session.exec(select(Clinic))).first()
+
+
+async def test_a_link_signs_in_once(world: World, browser: httpx.AsyncClient) -> None:
+    nurse = await staff_joins(world)
+    link = await link_from_the_bot(nurse)
+    assert (await sign_in(browser, link)).status_code == 303
+    async with httpx.AsyncClient(base_url=str(browser.base_url)) as other_device:
+        again = await sign_in(other_device, link)
+        assert again.status_code == 403
+        assert "already used or has expired" in again.text
+        assert (await other_device.get("/console")).status_code == 401
+
+
+async def test_a_link_expires_after_ten_minutes(world: World, browser: httpx.AsyncClient) -> None:
+    nurse = await staff_joins(world)
+    link = await link_from_the_bot(nurse)
+    world.clock.advance(timedelta(minutes=10, seconds=1))
+    assert (await sign_in(browser, link)).status_code == 403
+    assert (await browser.get("/console")).status_code == 401
+
+
+async def test_opening_the_link_alone_does_not_use_it(
+    world: World, browser: httpx.AsyncClient
+) -> None:
+    """Link previews and mail scanners fetch the page: only the button signs in."""
+    nurse = await staff_joins(world)
+    link = await link_from_the_bot(nurse)
+    for _ in range(3):
+        assert (await browser.get(link)).status_code == 200
+    assert (await sign_in(browser, link)).status_code == 303
+
+
+async def test_a_form_without_its_csrf_token_is_refused(
+    world: World, browser: httpx.AsyncClient
+) -> None:
+    nurse = await staff_joins(world)
+    report_id = await an_emergency(world)
+    await sign_in(browser, await link_from_the_bot(nurse))
+    for sent in ({}, {"csrf": "guess"}):
+        refused = await browser.post(f"/console/escalations/{report_id}/ack", data=sent)
+        assert refused.status_code == 403
+    [report] = await reports(world)
+    assert report.state == EscalationState.OPEN
+
+
+async def test_without_a_session_every_page_asks_to_sign_in(browser: httpx.AsyncClient) -> None:
+    assert (await browser.get("/console")).status_code == 401
+    assert (await browser.post("/console/escalations/1/ack", data={})).status_code == 401
+    browser.cookies.set("aftercare_console", "forged.value.here", path="/console")
+    assert (await browser.get("/console")).status_code == 401
+
+
+async def test_another_clinics_staff_get_404_and_never_see_the_report(
+    world: World, browser: httpx.AsyncClient
+) -> None:
+    report_id = await an_emergency(world)
+    async with world.daemon.sessions() as session:
+        other = Clinic(slug="elsewhere", name="Elsewhere Skin", created_at=START)
+        session.add(other)
+        await session.flush()
+        assert other.id is not None
+        stranger = Staff(clinic_id=other.id, user_id=7777, role=StaffRole.OWNER, created_at=START)
+        session.add(stranger)
+        await session.flush()
+        assert stranger.id is not None
+        secret = await create_link(session, stranger.id, world.clock.now())
+    assert (await sign_in(browser, f"{browser.base_url}/console/login/{secret}")).status_code == 303
+    page = await browser.get("/console")
+    assert "Elsewhere Skin" in page.text
+    assert "EMERGENCY" not in page.text
+    csrf = CSRF.search(page.text)
+    assert csrf is not None
+    for action in ("ack", "close"):
+        refused = await browser.post(
+            f"/console/escalations/{report_id}/{action}", data={"csrf": csrf.group(1)}
+        )
+        assert refused.status_code == 404
+    [report] = await reports(world)
+    assert report.state == EscalationState.OPEN
+
+
+async def test_a_patient_cannot_get_a_console_link(world: World) -> None:
+    pat = await enrolled(world)
+    await pat.says("/console", expect="for clinic staff")
