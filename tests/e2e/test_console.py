@@ -189,3 +189,17 @@ async def test_another_clinics_staff_get_404_and_never_see_the_report(
 async def test_a_patient_cannot_get_a_console_link(world: World) -> None:
     pat = await enrolled(world)
     await pat.says("/console", expect="for clinic staff")
+
+
+async def test_a_removed_member_is_signed_out_at_once(
+    world: World, browser: httpx.AsyncClient
+) -> None:
+    nurse = await staff_joins(world)
+    await sign_in(browser, await link_from_the_bot(nurse))
+    assert (await browser.get("/console")).status_code == 200
+    async with world.daemon.sessions() as session:
+        member = (await session.exec(select(Staff).where(Staff.user_id == nurse.user_id))).one()
+        member.active = False
+        session.add(member)
+        await session.commit()
+    assert (await browser.get("/console")).status_code == 401
