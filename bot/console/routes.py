@@ -19,7 +19,7 @@ from starlette.templating import Jinja2Templates
 
 from bot.alerts import finding_labels, level_headline
 from bot.console.auth import ConsoleSession, Sessions, csrf_ok
-from bot.handlers.staff import seen_note
+from bot.handlers.staff import relayed, seen_note
 from messages.formatting import local_moment
 from messages.i18n import translator
 from messages.triage import TriageRules
@@ -52,6 +52,11 @@ def console_routes(deps: ConsoleDeps) -> list[BaseRoute]:
         Route("/console/login", pages.login, methods=["POST"]),
         Route("/console/logout", pages.signed_in(pages.logout), methods=["POST"]),
         Route("/console", pages.signed_in(pages.escalations), methods=["GET"]),
+        Route(
+            "/console/escalations/{report_id:int}/reply",
+            pages.signed_in(pages.reply),
+            methods=["POST"],
+        ),
         Route(
             "/console/escalations/{report_id:int}/{action:str}",
             pages.signed_in(pages.act_on_escalation),
@@ -121,7 +126,8 @@ class _Pages:
             clinic = await db.get(Clinic, session.clinic_id)
             queue = await escalations.review_queue(db, session.clinic_id, limit=100)
         items = [await self._item(report, clinic) for report in queue]
-        context = {"clinic": clinic, "reports": items, "csrf": session.csrf}
+        sent = request.query_params.get("sent")
+        context = {"clinic": clinic, "reports": items, "csrf": session.csrf, "sent": sent}
         return TEMPLATES.TemplateResponse(request, "escalations.html", context)
 
     async def _item(self, report: SymptomReport, clinic: Clinic | None) -> dict[str, Any]:
@@ -154,6 +160,25 @@ class _Pages:
         if done and action == "ack" and patient and report.level in escalations.REALERT_EVERY:
             await self._deps.tell_patient(patient.chat_id, seen_note(patient, clinic))
         return RedirectResponse(f"/console#report-{report_id}", status_code=303)
+
+    async def reply(self, request: Request, session: ConsoleSession) -> Response:
+        """The staff member's words reach the patient through the bot; the report counts as
+        acknowledged, as a reply to an alert in Telegram does."""
+        report_id = int(request.path_params["report_id"])
+        text = str((await request.form()).get("text") or "").strip()
+        async with self._deps.sessions() as db:
+            report = await db.get(SymptomReport, report_id)
+            if report is None or report.clinic_id != session.clinic_id:
+                return _message(request, t("Not found"), t("No such report here."), 404)
+            patient = await db.get(Patient, report.patient_id)
+            clinic = await db.get(Clinic, session.clinic_id)
+            if patient is None:
+                return _message(request, t("Not found"), t("No such report here."), 404)
+            if not text:
+                return RedirectResponse(f"/console#report-{report_id}", status_code=303)
+            await escalations.acknowledge(db, report_id, session.staff_id, self._deps.clock.now())
+        await self._deps.tell_patient(patient.chat_id, relayed(patient, clinic, text))
+        return RedirectResponse(f"/console?sent={patient.id}#report-{report_id}", status_code=303)
 
 
 _ACTIONS = {"ack": escalations.acknowledge, "close": escalations.close}

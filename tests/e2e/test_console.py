@@ -107,6 +107,26 @@ async def clinic_of(world: World) -> Clinic | None:
         return (await session.exec(select(Clinic))).first()
 
 
+async def test_a_reply_from_the_console_reaches_the_patient(
+    world: World, browser: httpx.AsyncClient
+) -> None:
+    nurse = await staff_joins(world)
+    report_id = await an_emergency(world)
+    await sign_in(browser, await link_from_the_bot(nurse))
+    csrf = CSRF.search((await browser.get("/console")).text)
+    assert csrf is not None
+    words = "Please come in now <we are ready> & call 999 if worse"
+    sent = await browser.post(
+        f"/console/escalations/{report_id}/reply", data={"csrf": csrf.group(1), "text": words}
+    )
+    assert sent.status_code == 303
+    page = await browser.get(sent.headers["location"])
+    [report] = await reports(world)
+    assert f"Sent to patient #{report.patient_id}." in page.text
+    assert report.state == EscalationState.ACKNOWLEDGED
+    assert world.person(PATIENT).bot_texts()[-1] == "Message from Glow Clinic:\n\n" + words
+
+
 async def test_a_link_signs_in_once(world: World, browser: httpx.AsyncClient) -> None:
     nurse = await staff_joins(world)
     link = await link_from_the_bot(nurse)
@@ -177,13 +197,14 @@ async def test_another_clinics_staff_get_404_and_never_see_the_report(
     assert "EMERGENCY" not in page.text
     csrf = CSRF.search(page.text)
     assert csrf is not None
-    for action in ("ack", "close"):
+    for action in ("ack", "close", "reply"):
         refused = await browser.post(
-            f"/console/escalations/{report_id}/{action}", data={"csrf": csrf.group(1)}
+            f"/console/escalations/{report_id}/{action}", data={"csrf": csrf.group(1), "text": "hi"}
         )
         assert refused.status_code == 404
     [report] = await reports(world)
     assert report.state == EscalationState.OPEN
+    assert not any(text.endswith("\n\nhi") for text in world.person(PATIENT).bot_texts())
 
 
 async def test_a_patient_cannot_get_a_console_link(world: World) -> None:
