@@ -34,7 +34,15 @@ typecheck: $(STAMP)
 # (a path, -k ...) only the first pass runs; AFTERCARE_E2E_DATABASE picks its worlds' DB.
 PYTEST := $(BIN)/pytest -n $(or $(WORKERS),2)
 
-test: lint typecheck
+# The browser tests drive Debian's chromium (never a browser a test tool downloads).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
+
+$(CHROMIUM):
+	$(SUDO) apt-get install -y --no-install-recommends chromium \
+	  || ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
+
+test: lint typecheck $(CHROMIUM)
 	$(PYTEST) $(ARGS)
 	$(if $(ARGS),,AFTERCARE_E2E_DATABASE=postgres $(PYTEST) tests/e2e)
 

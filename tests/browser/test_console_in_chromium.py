@@ -1,0 +1,67 @@
+"""The clinic console in a real browser: a nurse opens the link the bot sent, signs in,
+acknowledges an emergency and replies to the patient; on a laptop and on a phone."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser
+
+from schedules.models import EscalationState
+from tests.browser.conftest import Shots
+from tests.e2e.clinic_world import CLINIC, enrolled, reports, staff_joins
+from tests.e2e.harness import World, start_world, stop_world
+
+START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
+LINK = re.compile(r"http://\S+/console/login/\S+")
+PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1280, "height": 800}
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    started = await start_world(tmp_path, START, http_port=0, **CLINIC)
+    try:
+        yield started
+    finally:
+        await stop_world(started)
+
+
+@pytest.mark.parametrize("screen", [LAPTOP, PHONE], ids=["laptop", "phone"])
+async def test_a_nurse_signs_in_acknowledges_and_replies(
+    world: World, browser: Browser, shots: Shots, screen: dict[str, int]
+) -> None:
+    nurse = await staff_joins(world)
+    pat = await enrolled(world)
+    await pat.says("my lips are swelling up and i can't breathe properly", expect="999")
+    await nurse.says("/console", expect="sign-in link")
+    link = LINK.search(nurse.bot_texts()[-1])
+    assert link is not None
+
+    page = await browser.new_page(viewport=screen)
+    await page.goto(link.group(0))
+    await shots.take(page, "sign-in")
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/console")
+    card = page.locator("section.report").first
+    assert "EMERGENCY" in await card.inner_text()
+    assert "can't breathe" in await card.inner_text()
+    await shots.take(page, "escalations")
+
+    await card.get_by_role("button", name="Acknowledge").click()
+    await page.wait_for_load_state()
+    assert await page.get_by_role("button", name="Acknowledge").count() == 0
+    [report] = await reports(world)
+    assert report.state == EscalationState.ACKNOWLEDGED
+
+    await page.get_by_label("Reply to the patient").fill("We are calling you now.")
+    await page.get_by_role("button", name="Send to patient").click()
+    await page.get_by_role("status").wait_for()
+    assert "Sent to patient" in await page.get_by_role("status").inner_text()
+    await shots.take(page, "replied")
+    assert pat.bot_texts()[-1].endswith("We are calling you now.")
+    assert all(path.stat().st_size > 0 for path in shots.taken)
