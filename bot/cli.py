@@ -95,8 +95,9 @@ async def _run(settings: Settings) -> None:
         await sandbox.start(port=settings.sandbox_port)
         token, base_url = SANDBOX_TOKEN, sandbox.base_url
         console.print(f"No token given: using the local sandbox at {sandbox.url}")
+        console.print(f"Play a patient in your browser: {sandbox.url}/chat", markup=False)
         console.print(
-            "Play a patient: curl -X POST -H 'content-type: application/json' "
+            "Or with curl: curl -X POST -H 'content-type: application/json' "
             f"""-d '{{"text": "/start"}}' {sandbox.url}/control/users/42/text ; """
             f"then read {sandbox.url}/control/chats/42/transcript",
             markup=False,

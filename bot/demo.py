@@ -277,4 +277,5 @@ async def _report(daemon: Daemon, sandbox: Sandbox, finished: bool, console: Con
         console.print(f"[red]{len(missing)} sent reminders are not in the chat.[/red]")
     ok = finished and not missing
     console.print("[green]Demo finished.[/green]" if ok else "[red]Demo failed.[/red]")
+    console.print("Play a patient yourself: make run, then open http://127.0.0.1:8081/chat")
     return 0 if ok else 1

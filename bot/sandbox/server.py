@@ -48,6 +48,7 @@ from typing import Any, TypedDict
 
 from aiohttp import web
 
+from bot.sandbox.chat_page import add_chat_page
 from bot.sandbox.control import add_control_routes
 from bot.sandbox.errors import ApiError, not_found, unauthorized
 from bot.sandbox.faults import Fault, FaultBook, FaultKind
@@ -122,6 +123,7 @@ class Sandbox:
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         app.router.add_get("/", self._about)
         add_control_routes(app, self)
+        add_chat_page(app, self)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{file_path:.+}", self._download)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
