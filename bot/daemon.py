@@ -424,8 +424,9 @@ class Daemon:
             secure=public is not None and public.startswith("https://"),
         )
         deps = ConsoleDeps(
-            self.sessions, self.clock, cookies, self._rules, self.catalog, self._tell_patient
-        )
+            self.sessions, self.clock, cookies, self._rules, self.catalog, self._tell_patient,
+            default_clinic_slug=self.settings.clinic_slug,
+        )  # fmt: skip
         return console_routes(deps)
 
     async def _tell_patient(self, chat_id: int, text: str) -> None:

@@ -86,6 +86,50 @@ async def patient_overview(
     return overview
 
 
+@dataclass(frozen=True)
+class PatientRow:
+    """One patient as the console lists them: pseudonym (id), stage, day and flags."""
+
+    patient_id: int
+    stage: str
+    day: int | None  # local days since the active treatment
+    flags: tuple[str, ...]  # "contraindication", "unreachable", "redness past day 7"
+
+
+def flags_of(patient: Patient, day: int | None) -> tuple[str, ...]:
+    flags = []
+    if patient.contraindications:
+        flags.append("contraindication")
+    if patient.status == PatientStatus.UNREACHABLE:
+        flags.append("unreachable")
+    if day is not None and day > FIRST_WEEK_LAST_DAY and patient.redness_gone_at is None:
+        flags.append("redness past day 7")
+    return tuple(flags)
+
+
+async def patient_rows(
+    session: AsyncSession, clinic_id: int, now: datetime, *, is_default: bool = False
+) -> list[PatientRow]:
+    """The clinic's patients, newest first, each with stage, day and flags."""
+    rows = await session.exec(
+        select(Patient, Treatment.treated_at)
+        .join(
+            Treatment,
+            sa.and_(col(Treatment.patient_id) == col(Patient.id), col(Treatment.active)),
+            isouter=True,
+        )
+        .where(patients_of(clinic_id, is_default=is_default))
+        .order_by(col(Patient.id).desc())
+    )
+    found = []
+    for patient, treated_at in rows.all():
+        assert patient.id is not None
+        day = local_day(treated_at, now, patient.timezone or "UTC") if treated_at else None
+        stage = stage_of(patient, treated_at, now)
+        found.append(PatientRow(patient.id, stage, day, flags_of(patient, day)))
+    return found
+
+
 async def week_stats(
     session: AsyncSession, clinic_id: int, now: datetime, *, is_default: bool = False
 ) -> WeekStats:

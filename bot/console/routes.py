@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -20,15 +22,17 @@ from starlette.templating import Jinja2Templates
 from bot.alerts import finding_labels, level_headline
 from bot.console.auth import ConsoleSession, Sessions, csrf_ok
 from bot.handlers.staff import relayed, seen_note
+from bot.handlers.staff_tools import stage_names
 from messages.formatting import local_moment
 from messages.i18n import translator
 from messages.triage import TriageRules
 from schedules import escalations
 from schedules.catalog import ProtocolCatalog
+from schedules.clinic_stats import PatientRow, patient_rows
 from schedules.clock import Clock
 from schedules.console_links import redeem_link
 from schedules.db import SessionFactory
-from schedules.models import Clinic, Patient, Staff, SymptomReport
+from schedules.models import Clinic, Patient, Reminder, Staff, SymptomReport
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 t = translator("en")  # staff read English until clinics choose a language
@@ -43,6 +47,7 @@ class ConsoleDeps:
     rules: TriageRules
     catalog: ProtocolCatalog
     tell_patient: Callable[[int, str], Awaitable[None]]  # (chat id, text) through the bot
+    default_clinic_slug: str  # its staff also see patients who joined without a clinic link
 
 
 def console_routes(deps: ConsoleDeps) -> list[BaseRoute]:
@@ -52,6 +57,10 @@ def console_routes(deps: ConsoleDeps) -> list[BaseRoute]:
         Route("/console/login", pages.login, methods=["POST"]),
         Route("/console/logout", pages.signed_in(pages.logout), methods=["POST"]),
         Route("/console", pages.signed_in(pages.escalations), methods=["GET"]),
+        Route("/console/patients", pages.signed_in(pages.patients), methods=["GET"]),
+        Route(
+            "/console/patients/{patient_id:int}", pages.signed_in(pages.timeline), methods=["GET"]
+        ),
         Route(
             "/console/escalations/{report_id:int}/reply",
             pages.signed_in(pages.reply),
@@ -161,6 +170,50 @@ class _Pages:
             await self._deps.tell_patient(patient.chat_id, seen_note(patient, clinic))
         return RedirectResponse(f"/console#report-{report_id}", status_code=303)
 
+    async def _clinic(self, db: AsyncSession, session: ConsoleSession) -> tuple[Clinic, bool]:
+        clinic = await db.get(Clinic, session.clinic_id)
+        assert clinic is not None  # a live session's member belongs to it
+        return clinic, clinic.slug == self._deps.default_clinic_slug
+
+    async def patients(self, request: Request, session: ConsoleSession) -> Response:
+        """The clinic's patients by course stage, with their flags."""
+        async with self._deps.sessions() as db:
+            clinic, default = await self._clinic(db, session)
+            rows = await patient_rows(
+                db, clinic.id or 0, self._deps.clock.now(), is_default=default
+            )
+        names = stage_names(t)
+        stages: dict[str, list[PatientRow]] = {}
+        for row in rows:
+            stages.setdefault(names.get(row.stage, row.stage), []).append(row)
+        context = {"clinic": clinic, "stages": stages, "csrf": session.csrf}
+        return TEMPLATES.TemplateResponse(request, "patients.html", context)
+
+    async def timeline(self, request: Request, session: ConsoleSession) -> Response:
+        """One patient's reminders (sent and coming) and reports, in time order."""
+        patient_id = int(request.path_params["patient_id"])
+        async with self._deps.sessions() as db:
+            clinic, default = await self._clinic(db, session)
+            patient = await db.get(Patient, patient_id)
+            mine = patient is not None and (
+                patient.clinic_id == clinic.id or (default and patient.clinic_id is None)
+            )
+            if patient is None or not mine:
+                return _message(request, t("Not found"), t("No such patient here."), 404)
+            reminders = await db.exec(
+                select(Reminder)
+                .where(col(Reminder.patient_id) == patient_id)
+                .order_by(col(Reminder.due_at))
+            )
+            reports = await db.exec(
+                select(SymptomReport)
+                .where(col(SymptomReport.patient_id) == patient_id)
+                .order_by(col(SymptomReport.created_at))
+            )
+            events = _timeline(list(reminders.all()), list(reports.all()), clinic.timezone)
+        context = {"clinic": clinic, "patient": patient, "events": events, "csrf": session.csrf}
+        return TEMPLATES.TemplateResponse(request, "timeline.html", context)
+
     async def reply(self, request: Request, session: ConsoleSession) -> Response:
         """The staff member's words reach the patient through the bot; the report counts as
         acknowledged, as a reply to an alert in Telegram does."""
@@ -182,3 +235,17 @@ class _Pages:
 
 
 _ACTIONS = {"ack": escalations.acknowledge, "close": escalations.close}
+
+
+def _timeline(
+    reminders: list[Reminder], reports: list[SymptomReport], timezone: str
+) -> list[dict[str, str]]:
+    """Reminders and reports as rows of (when, what, state), in the clinic's local time."""
+    rows = [(r.due_at, t("Reminder"), r.step_id, str(r.status)) for r in reminders] + [
+        (r.created_at, t("Report"), f"“{r.text}”" if r.text else "", f"{r.level} · {r.state}")
+        for r in reports
+    ]
+    return [
+        {"when": local_moment(moment, timezone, "en"), "kind": kind, "what": what, "state": state}
+        for moment, kind, what, state in sorted(rows, key=lambda row: row[0])
+    ]

@@ -18,7 +18,7 @@ from schedules.team import staff_by_user
 STAFF_LOCALE = "en"  # staff read English until clinics choose a language
 
 
-def _stage_names(t: Translator) -> dict[str, str]:
+def stage_names(t: Translator) -> dict[str, str]:
     return {
         "onboarding": t("Still enrolling"),
         "no_treatment": t("Enrolled, no treatment date yet"),
@@ -32,7 +32,7 @@ def _stage_names(t: Translator) -> dict[str, str]:
 
 
 def overview_text(overview: PatientOverview, t: Translator) -> str:
-    names = _stage_names(t)
+    names = stage_names(t)
     total = sum(overview.by_stage.values())
     lines = [t("Patients: {total}", total=total)]
     lines += [

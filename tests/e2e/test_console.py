@@ -177,6 +177,33 @@ async def test_without_a_session_every_page_asks_to_sign_in(browser: httpx.Async
     assert (await browser.get("/console")).status_code == 401
 
 
+async def test_patients_by_stage_with_flags_and_one_patients_timeline(
+    world: World, browser: httpx.AsyncClient
+) -> None:
+    nurse = await staff_joins(world)
+    report_id = await an_emergency(world)
+    [report] = await reports(world)
+    async with world.daemon.sessions() as session:
+        patient = await session.get(Patient, report.patient_id)
+        assert patient is not None
+        patient.contraindications = ["isotretinoin"]
+        session.add(patient)
+        await session.commit()
+    await sign_in(browser, await link_from_the_bot(nurse))
+    listing = (await browser.get("/console/patients")).text
+    assert "First week after treatment (1)" in listing
+    assert f'href="/console/patients/{report.patient_id}"' in listing
+    assert "· day 1" in listing
+    assert "contraindication" in listing
+    timeline = await browser.get(f"/console/patients/{report.patient_id}")
+    assert timeline.status_code == 200
+    assert "Reminder" in timeline.text
+    assert "sent" in timeline.text  # reminders already out
+    assert "pending" in timeline.text  # and those to come
+    assert "can&#39;t breathe" in timeline.text  # the report, with the patient's words
+    assert report_id == report.id
+
+
 async def test_another_clinics_staff_get_404_and_never_see_the_report(
     world: World, browser: httpx.AsyncClient
 ) -> None:
@@ -197,6 +224,10 @@ async def test_another_clinics_staff_get_404_and_never_see_the_report(
     assert "EMERGENCY" not in page.text
     csrf = CSRF.search(page.text)
     assert csrf is not None
+    listing = (await browser.get("/console/patients")).text
+    assert "No patients yet." in listing
+    [report] = await reports(world)
+    assert (await browser.get(f"/console/patients/{report.patient_id}")).status_code == 404
     for action in ("ack", "close", "reply"):
         refused = await browser.post(
             f"/console/escalations/{report_id}/{action}", data={"csrf": csrf.group(1), "text": "hi"}
