@@ -24,16 +24,21 @@ def slow_tests_wanted() -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Long variants (``@pytest.mark.slow``) run only when AFTERCARE_SLOW_TESTS=1; the
-    Postgres pass of the e2e worlds skips tests that choose their own database."""
+    Postgres pass of the e2e worlds skips tests that choose their own database or already
+    run on both (``db_url``)."""
     skips = []
     if not slow_tests_wanted():
         skips.append(("slow", f"long variant: set {SLOW_VARIABLE}=1 to run it"))
-    if e2e_database() == "postgres":
+    postgres_pass = e2e_database() == "postgres"
+    if postgres_pass:
         skips.append(("own_database", "chooses its own database: run in the SQLite pass"))
-    for keyword, reason in skips:
-        for item in items:
+    for item in items:
+        for keyword, reason in skips:
             if keyword in item.keywords:
                 item.add_marker(pytest.mark.skip(reason=reason))
+        if postgres_pass and "db_backend" in getattr(item, "fixturenames", ()):
+            # Already run on SQLite and on Postgres (db_url) in the first pass.
+            item.add_marker(pytest.mark.skip(reason="runs on both databases in the first pass"))
 
 
 @pytest.fixture(scope="session", autouse=True)
