@@ -425,7 +425,7 @@ class Daemon:
         )
         deps = ConsoleDeps(
             self.sessions, self.clock, cookies, self._rules, self.catalog, self._tell_patient,
-            default_clinic_slug=self.settings.clinic_slug,
+            default_clinic_slug=self.settings.clinic_slug, wake=self.wake,
         )  # fmt: skip
         return console_routes(deps)
 

@@ -21,6 +21,7 @@ from starlette.templating import Jinja2Templates
 
 from bot.alerts import finding_labels, level_headline
 from bot.console.auth import ConsoleSession, Sessions, csrf_ok
+from bot.console.broadcast_pages import BroadcastPages
 from bot.handlers.staff import relayed, seen_note
 from bot.handlers.staff_tools import stage_names
 from messages.formatting import local_moment
@@ -48,11 +49,28 @@ class ConsoleDeps:
     catalog: ProtocolCatalog
     tell_patient: Callable[[int, str], Awaitable[None]]  # (chat id, text) through the bot
     default_clinic_slug: str  # its staff also see patients who joined without a clinic link
+    wake: Callable[[], None]  # something new to send: the daemon's dispatch loop runs
 
 
 def console_routes(deps: ConsoleDeps) -> list[BaseRoute]:
     pages = _Pages(deps)
+    sends = BroadcastPages(
+        deps.sessions, deps.clock, TEMPLATES,
+        default_clinic_slug=deps.default_clinic_slug, wake=deps.wake, not_found=_not_found,
+    )  # fmt: skip
     return [
+        Route("/console/broadcasts", pages.signed_in(sends.overview), methods=["GET"]),
+        Route("/console/broadcasts/preview", pages.signed_in(sends.preview), methods=["POST"]),
+        Route(
+            "/console/broadcasts/{broadcast_id:int}/send",
+            pages.signed_in(sends.send),
+            methods=["POST"],
+        ),
+        Route(
+            "/console/broadcasts/{broadcast_id:int}/cancel",
+            pages.signed_in(sends.cancel),
+            methods=["POST"],
+        ),
         Route("/console/login/{secret}", pages.login_form, methods=["GET"]),
         Route("/console/login", pages.login, methods=["POST"]),
         Route("/console/logout", pages.signed_in(pages.logout), methods=["POST"]),
@@ -72,6 +90,10 @@ def console_routes(deps: ConsoleDeps) -> list[BaseRoute]:
             methods=["POST"],
         ),
     ]
+
+
+def _not_found(request: Request) -> Response:
+    return _message(request, t("Not found"), t("No such thing here."), 404)
 
 
 def _message(request: Request, heading: str, text: str, status: int) -> Response:

@@ -14,8 +14,10 @@ import pytest
 from sqlmodel import select
 
 from bot.handlers.staff import seen_note
+from schedules.broadcasts import create_draft
 from schedules.console_links import create_link
 from schedules.models import Clinic, EscalationState, Patient, Staff, StaffRole
+from schedules.segments import Everyone
 from tests.e2e.clinic_world import CLINIC, enrolled, reports, staff_joins
 from tests.e2e.harness import Person, World, start_world, stop_world
 
@@ -204,6 +206,38 @@ async def test_patients_by_stage_with_flags_and_one_patients_timeline(
     assert report_id == report.id
 
 
+async def test_a_broadcast_is_previewed_with_its_count_sent_once_and_listed(
+    world: World, browser: httpx.AsyncClient
+) -> None:
+    nurse = await staff_joins(world)
+    await enrolled(world)
+    await sign_in(browser, await link_from_the_bot(nurse))
+    csrf = CSRF.search((await browser.get("/console/broadcasts")).text)
+    assert csrf is not None
+    token = csrf.group(1)
+    refused = await browser.post(
+        "/console/broadcasts/preview", data={"csrf": token, "text": "Hi", "segment": "nobody"}
+    )
+    assert refused.status_code == 400
+    assert "unknown segment" in refused.text
+    words = "The clinic is closed on Monday <3"
+    preview = await browser.post(
+        "/console/broadcasts/preview", data={"csrf": token, "text": words, "segment": "all"}
+    )
+    assert preview.status_code == 200
+    assert "The clinic is closed on Monday &lt;3" in preview.text
+    assert 'id="recipients">1<' in preview.text
+    send = re.search(r'action="(/console/broadcasts/\d+/send)"', preview.text)
+    assert send is not None
+    for _ in range(2):  # a double submit sends once
+        assert (await browser.post(send.group(1), data={"csrf": token})).status_code == 303
+    await world.settle()
+    assert world.person(PATIENT).bot_texts().count(words) == 1
+    listing = (await browser.get("/console/broadcasts")).text
+    assert "done" in listing
+    assert "1 / 1" in listing
+
+
 async def test_another_clinics_staff_get_404_and_never_see_the_report(
     world: World, browser: httpx.AsyncClient
 ) -> None:
@@ -228,6 +262,20 @@ async def test_another_clinics_staff_get_404_and_never_see_the_report(
     assert "No patients yet." in listing
     [report] = await reports(world)
     assert (await browser.get(f"/console/patients/{report.patient_id}")).status_code == 404
+    async with world.daemon.sessions() as session:
+        theirs = await create_draft(
+            session,
+            clinic_id=report.clinic_id or 0,
+            now=START,
+            text="Only for Glow patients",
+            segment=Everyone(),
+        )
+    for action in ("send", "cancel"):
+        answer = await browser.post(
+            f"/console/broadcasts/{theirs.id}/{action}", data={"csrf": csrf.group(1)}
+        )
+        assert answer.status_code == 404
+    assert "Only for Glow patients" not in (await browser.get("/console/broadcasts")).text
     for action in ("ack", "close", "reply"):
         refused = await browser.post(
             f"/console/escalations/{report_id}/{action}", data={"csrf": csrf.group(1), "text": "hi"}
