@@ -65,3 +65,29 @@ async def test_a_nurse_signs_in_acknowledges_and_replies(
     await shots.take(page, "replied")
     assert pat.bot_texts()[-1].endswith("We are calling you now.")
     assert all(path.stat().st_size > 0 for path in shots.taken)
+
+
+async def test_a_nurse_previews_and_sends_a_broadcast(
+    world: World, browser: Browser, shots: Shots
+) -> None:
+    nurse = await staff_joins(world)
+    pat = await enrolled(world)
+    await nurse.says("/console", expect="sign-in link")
+    link = LINK.search(nurse.bot_texts()[-1])
+    assert link is not None
+    page = await browser.new_page(viewport=LAPTOP)
+    await page.goto(link.group(0))
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/console")
+    await page.get_by_role("link", name="Broadcasts").click()
+    await page.get_by_label("Message").fill("We are closed on Monday; reminders carry on.")
+    await page.get_by_role("button", name="Preview").click()
+    assert await page.locator("#recipients").inner_text() == "1"
+    await shots.take(page, "preview")
+    await page.get_by_role("button", name="Send to 1 patients").click()
+    await page.wait_for_url("**/console/broadcasts")
+    await world.settle()
+    await page.reload()
+    assert "1 / 1" in await page.locator("table.timeline").inner_text()
+    await shots.take(page, "sent")
+    assert pat.bot_texts().count("We are closed on Monday; reminders carry on.") == 1
