@@ -46,7 +46,7 @@ from schedules.clinics import ClinicConfig, ensure_clinic
 from schedules.clock import Clock, FastClock
 from schedules.db import make_engine, session_factory
 from schedules.dispatcher import DispatchConfig, Dispatcher, DispatchReport
-from schedules.leader import AdvisoryLock, leadership_for, startup_turn
+from schedules.leader import AdvisoryLock, claims_of_others, leadership_for, startup_turn
 from schedules.migrate import ensure_schema
 from schedules.models import Clinic
 from schedules.protocol import bundled_protocol
@@ -244,7 +244,7 @@ class Daemon:
         if not isinstance(self._leadership, AdvisoryLock):
             return
         async with self.sessions() as session:
-            held = await store.claimed_by_others(session, self._worker)
+            held = await claims_of_others(session, self._worker)
         if held:
             wait = 2 * self.settings.leader_check_seconds + 1
             log.info("taking the lead: waiting %.0f s before adopting %d claims", wait, held)

@@ -49,6 +49,11 @@ def patients_of(clinic_id: int, *, is_default: bool) -> sa.ColumnElement[bool]:
     return sa.or_(mine, col(Patient.clinic_id).is_(None)) if is_default else mine
 
 
+def belongs_to(patient: Patient, clinic_id: int, *, is_default: bool) -> bool:
+    """``patients_of`` for one patient already read."""
+    return patient.clinic_id == clinic_id or (is_default and patient.clinic_id is None)
+
+
 def stage_of(patient: Patient, treated_at: datetime | None, now: datetime) -> str:
     """One word for where a patient is: their status, or how far their healing is."""
     if patient.status != PatientStatus.ACTIVE:

@@ -24,6 +24,10 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from schedules.models import BroadcastDelivery, DeliveryStatus, Reminder, ReminderStatus
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +119,24 @@ class AdvisoryLock:
 async def _close(connection: AsyncConnection) -> None:
     with contextlib.suppress(OSError, SQLAlchemyError):
         await connection.close()
+
+
+async def claims_of_others(session: AsyncSession, worker: str) -> int:
+    """Reminders and broadcast deliveries some other worker holds claimed right now: what a
+    new leader would take over from the last one."""
+    held = 0
+    for table, claimed in (
+        (Reminder, ReminderStatus.CLAIMED),
+        (BroadcastDelivery, DeliveryStatus.CLAIMED),
+    ):
+        owner = col(table.claimed_by)
+        count = await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(table)
+            .where(col(table.status) == claimed, sa.or_(owner.is_(None), owner != worker))
+        )
+        held += int(count or 0)
+    return held
 
 
 def leadership_for(engine: AsyncEngine, token: str) -> Leadership:

@@ -304,19 +304,6 @@ async def queue_behind(
     return len(moved)
 
 
-async def claimed_by_others(session: AsyncSession, worker: str) -> int:
-    """How many reminders some other worker holds claimed right now."""
-    count = await session.scalar(
-        sa.select(sa.func.count())
-        .select_from(Reminder)
-        .where(
-            col(Reminder.status) == ReminderStatus.CLAIMED,
-            sa.or_(col(Reminder.claimed_by).is_(None), col(Reminder.claimed_by) != worker),
-        )
-    )
-    return int(count or 0)
-
-
 async def release_claims(session: AsyncSession, *, worker: str | None = None) -> int:
     """Put claimed reminders back to pending at once: ``worker``'s own (a graceful stop),
     or everyone's (a new leader adopting a dead one's claims). Returns how many."""

@@ -17,6 +17,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
+from schedules.models import Clinic
+
 COOKIE = "aftercare_console"
 SESSION_HOURS = 8
 
@@ -67,6 +69,21 @@ class Sessions:
             return ConsoleSession(int(value["staff"]), int(value["clinic"]), str(value["csrf"]))
         except (KeyError, TypeError, ValueError):
             return None
+
+
+@dataclass(frozen=True)
+class Signed:
+    """Who is signed in, resolved once per request from the cookie and the database."""
+
+    staff_id: int
+    clinic: Clinic
+    is_default: bool  # the default clinic also has the patients who joined without a link
+    csrf: str
+
+    @property
+    def clinic_id(self) -> int:
+        assert self.clinic.id is not None
+        return self.clinic.id
 
 
 def csrf_ok(session: ConsoleSession, sent: object) -> bool:

@@ -11,13 +11,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from bot.console.auth import ConsoleSession
+from bot.console.auth import Signed
 from messages.i18n import translator
 from schedules import broadcasts
 from schedules.broadcasts import BroadcastError
 from schedules.clock import Clock
 from schedules.db import SessionFactory
-from schedules.models import Broadcast, Clinic
+from schedules.models import Broadcast
 from schedules.segments import SegmentError, count_recipients, parse_segment
 
 t = translator("en")
@@ -31,38 +31,35 @@ class BroadcastPages:
         clock: Clock,
         templates: Jinja2Templates,
         *,
-        default_clinic_slug: str,
         wake: Callable[[], None],
         not_found: Callable[[Request], Response],
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._templates = templates
-        self._default_slug = default_clinic_slug
         self._wake = wake
         self._not_found = not_found
 
-    async def overview(self, request: Request, session: ConsoleSession) -> Response:
-        return await self._overview(request, session)
+    async def overview(self, request: Request, signed: Signed) -> Response:
+        return await self._overview(request, signed)
 
     async def _overview(
-        self, request: Request, session: ConsoleSession, error: str = "", status: int = 200
+        self, request: Request, signed: Signed, error: str = "", status: int = 200
     ) -> Response:
         async with self._sessions() as db:
-            clinic = await db.get(Clinic, session.clinic_id)
             rows = await db.exec(
                 select(Broadcast)
-                .where(col(Broadcast.clinic_id) == session.clinic_id)
+                .where(col(Broadcast.clinic_id) == signed.clinic_id)
                 .order_by(col(Broadcast.id).desc())
                 .limit(RECENT)
             )
             listed = [(b, await broadcasts.progress(db, b.id or 0)) for b in rows.all()]
-        context = {"clinic": clinic, "csrf": session.csrf, "listed": listed, "error": error}
+        context = {"clinic": signed.clinic, "csrf": signed.csrf, "listed": listed, "error": error}
         return self._templates.TemplateResponse(
             request, "broadcasts.html", context, status_code=status
         )
 
-    async def preview(self, request: Request, session: ConsoleSession) -> Response:
+    async def preview(self, request: Request, signed: Signed) -> Response:
         """A draft with its exact text and how many patients it would reach now."""
         form = await request.form()
         text = str(form.get("text") or "")
@@ -70,54 +67,50 @@ class BroadcastPages:
             segment = parse_segment(str(form.get("segment") or "all"))
             broadcasts.check_content(text, None)
         except (SegmentError, BroadcastError) as error:
-            return await self._overview(request, session, str(error), status=400)
+            return await self._overview(request, signed, str(error), status=400)
         now = self._clock.now()
         async with self._sessions() as db:
-            clinic = await db.get(Clinic, session.clinic_id)
-            default = clinic is not None and clinic.slug == self._default_slug
             count = await count_recipients(
-                db, session.clinic_id, segment, now, include_unassigned=default
+                db, signed.clinic_id, segment, now, include_unassigned=signed.is_default
             )
             draft = await broadcasts.create_draft(
-                db, clinic_id=session.clinic_id, now=now, text=text, segment=segment,
-                created_by=session.staff_id,
+                db, clinic_id=signed.clinic_id, now=now, text=text, segment=segment,
+                created_by=signed.staff_id,
             )  # fmt: skip
         context = {
-            "clinic": clinic, "csrf": session.csrf, "draft": draft, "count": count,
+            "clinic": signed.clinic, "csrf": signed.csrf, "draft": draft, "count": count,
             "segment": form.get("segment") or "all",
         }  # fmt: skip
         return self._templates.TemplateResponse(request, "broadcast_preview.html", context)
 
-    async def send(self, request: Request, session: ConsoleSession) -> Response:
-        return await self._act(request, session, self._confirm)
+    async def send(self, request: Request, signed: Signed) -> Response:
+        return await self._act(request, signed, self._confirm)
 
-    async def cancel(self, request: Request, session: ConsoleSession) -> Response:
-        return await self._act(request, session, self._cancel)
+    async def cancel(self, request: Request, signed: Signed) -> Response:
+        return await self._act(request, signed, self._cancel)
 
     async def _act(
         self,
         request: Request,
-        session: ConsoleSession,
-        action: Callable[[Broadcast, Clinic | None], Awaitable[None]],
+        signed: Signed,
+        action: Callable[[Broadcast, Signed], Awaitable[None]],
     ) -> Response:
         broadcast_id = int(request.path_params["broadcast_id"])
         async with self._sessions() as db:
             found = await db.get(Broadcast, broadcast_id)
-            clinic = await db.get(Clinic, session.clinic_id)
-        if found is None or found.clinic_id != session.clinic_id:
+        if found is None or found.clinic_id != signed.clinic_id:
             return self._not_found(request)
-        await action(found, clinic)
+        await action(found, signed)
         return RedirectResponse("/console/broadcasts", status_code=303)
 
-    async def _confirm(self, broadcast: Broadcast, clinic: Clinic | None) -> None:
-        default = clinic is not None and clinic.slug == self._default_slug
+    async def _confirm(self, broadcast: Broadcast, signed: Signed) -> None:
         async with self._sessions() as db:
             started = await broadcasts.confirm(
-                db, broadcast.id or 0, self._clock.now(), include_unassigned=default
+                db, broadcast.id or 0, self._clock.now(), include_unassigned=signed.is_default
             )
         if started:
             self._wake()
 
-    async def _cancel(self, broadcast: Broadcast, clinic: Clinic | None) -> None:
+    async def _cancel(self, broadcast: Broadcast, signed: Signed) -> None:
         async with self._sessions() as db:
             await broadcasts.cancel(db, broadcast.id or 0, self._clock.now())

@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
 from bot.alerts import finding_labels, level_headline
-from bot.console.auth import ConsoleSession, Sessions, csrf_ok
+from bot.console.auth import ConsoleSession, Sessions, Signed, csrf_ok
 from bot.console.broadcast_pages import BroadcastPages
 from bot.handlers.staff import relayed, seen_note
 from bot.handlers.staff_tools import stage_names
@@ -29,7 +28,7 @@ from messages.i18n import translator
 from messages.triage import TriageRules
 from schedules import escalations
 from schedules.catalog import ProtocolCatalog
-from schedules.clinic_stats import PatientRow, patient_rows
+from schedules.clinic_stats import PatientRow, belongs_to, patient_rows
 from schedules.clock import Clock
 from schedules.console_links import redeem_link
 from schedules.db import SessionFactory
@@ -37,7 +36,7 @@ from schedules.models import Clinic, Patient, Reminder, Staff, SymptomReport
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 t = translator("en")  # staff read English until clinics choose a language
-Page = Callable[[Request, ConsoleSession], Awaitable[Response]]
+Page = Callable[[Request, Signed], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
@@ -55,9 +54,8 @@ class ConsoleDeps:
 def console_routes(deps: ConsoleDeps) -> list[BaseRoute]:
     pages = _Pages(deps)
     sends = BroadcastPages(
-        deps.sessions, deps.clock, TEMPLATES,
-        default_clinic_slug=deps.default_clinic_slug, wake=deps.wake, not_found=_not_found,
-    )  # fmt: skip
+        deps.sessions, deps.clock, TEMPLATES, wake=deps.wake, not_found=_not_found
+    )
     return [
         Route("/console/broadcasts", pages.signed_in(sends.overview), methods=["GET"]),
         Route("/console/broadcasts/preview", pages.signed_in(sends.preview), methods=["POST"]),
@@ -109,22 +107,30 @@ class _Pages:
         """Only for a live session of an active staff member; POSTs need the CSRF token."""
 
         async def guarded(request: Request) -> Response:
-            session = self._deps.cookies.read(request)
-            if session is None or not await self._still_staff(session):
+            cookie = self._deps.cookies.read(request)
+            signed = await self._signed(cookie) if cookie is not None else None
+            if cookie is None or signed is None:
                 text = t("Send /console to the bot for a sign-in link.")
                 return _message(request, t("Please sign in"), text, 401)
             if request.method == "POST":
                 form = await request.form()
-                if not csrf_ok(session, form.get("csrf")):
+                if not csrf_ok(cookie, form.get("csrf")):
                     return _message(request, t("Refused"), t("The form has expired."), 403)
-            return await page(request, session)
+            return await page(request, signed)
 
         return guarded
 
-    async def _still_staff(self, session: ConsoleSession) -> bool:
+    async def _signed(self, cookie: ConsoleSession) -> Signed | None:
+        """The cookie's member, if still active staff of its clinic (removal signs out)."""
         async with self._deps.sessions() as db:
-            member = await db.get(Staff, session.staff_id)
-        return member is not None and member.active and member.clinic_id == session.clinic_id
+            member = await db.get(Staff, cookie.staff_id)
+            clinic = await db.get(Clinic, cookie.clinic_id)
+        if member is None or not member.active or clinic is None:
+            return None
+        if member.clinic_id != cookie.clinic_id:
+            return None
+        default = clinic.slug == self._deps.default_clinic_slug
+        return Signed(cookie.staff_id, clinic, default, cookie.csrf)
 
     async def login_form(self, request: Request) -> Response:
         """A button, not an instant sign-in: link previews and scanners fetch GETs."""
@@ -147,28 +153,27 @@ class _Pages:
         self._deps.cookies.start(response, member.id, member.clinic_id)
         return response
 
-    async def logout(self, request: Request, session: ConsoleSession) -> Response:
+    async def logout(self, request: Request, signed: Signed) -> Response:
         response = RedirectResponse("/console", status_code=303)
         self._deps.cookies.end(response)
         return response
 
-    async def escalations(self, request: Request, session: ConsoleSession) -> Response:
+    async def escalations(self, request: Request, signed: Signed) -> Response:
         async with self._deps.sessions() as db:
-            clinic = await db.get(Clinic, session.clinic_id)
-            queue = await escalations.review_queue(db, session.clinic_id, limit=100)
-        items = [await self._item(report, clinic) for report in queue]
+            queue = await escalations.review_queue(db, signed.clinic_id, limit=100)
+        items = [await self._item(report, signed.clinic) for report in queue]
         sent = request.query_params.get("sent")
-        context = {"clinic": clinic, "reports": items, "csrf": session.csrf, "sent": sent}
+        context = {"clinic": signed.clinic, "reports": items, "csrf": signed.csrf, "sent": sent}
         return TEMPLATES.TemplateResponse(request, "escalations.html", context)
 
-    async def _item(self, report: SymptomReport, clinic: Clinic | None) -> dict[str, Any]:
+    async def _item(self, report: SymptomReport, clinic: Clinic) -> dict[str, Any]:
         labels = await finding_labels(report, self._deps.rules, self._deps.catalog)
         day = (
             t("day {day} after treatment").format(day=report.day)
             if report.day is not None
             else t("no treatment date")
         )
-        when = local_moment(report.created_at, clinic.timezone if clinic else "UTC", "en")
+        when = local_moment(report.created_at, clinic.timezone, "en")
         return {
             "report": report,
             "headline": level_headline(report.level, t),
@@ -177,50 +182,41 @@ class _Pages:
             "findings": "; ".join(labels),
         }
 
-    async def act_on_escalation(self, request: Request, session: ConsoleSession) -> Response:
+    async def act_on_escalation(self, request: Request, signed: Signed) -> Response:
         report_id = int(request.path_params["report_id"])
         action = request.path_params["action"]
         now = self._deps.clock.now()
         async with self._deps.sessions() as db:
             report = await db.get(SymptomReport, report_id)
-            if report is None or report.clinic_id != session.clinic_id or action not in _ACTIONS:
+            if report is None or report.clinic_id != signed.clinic_id or action not in _ACTIONS:
                 return _message(request, t("Not found"), t("No such report here."), 404)
-            done = await _ACTIONS[action](db, report_id, session.staff_id, now)
+            done = await _ACTIONS[action](db, report_id, signed.staff_id, now)
             patient = await db.get(Patient, report.patient_id)
-            clinic = await db.get(Clinic, session.clinic_id)
         if done and action == "ack" and patient and report.level in escalations.REALERT_EVERY:
-            await self._deps.tell_patient(patient.chat_id, seen_note(patient, clinic))
+            await self._deps.tell_patient(patient.chat_id, seen_note(patient, signed.clinic))
         return RedirectResponse(f"/console#report-{report_id}", status_code=303)
 
-    async def _clinic(self, db: AsyncSession, session: ConsoleSession) -> tuple[Clinic, bool]:
-        clinic = await db.get(Clinic, session.clinic_id)
-        assert clinic is not None  # a live session's member belongs to it
-        return clinic, clinic.slug == self._deps.default_clinic_slug
-
-    async def patients(self, request: Request, session: ConsoleSession) -> Response:
+    async def patients(self, request: Request, signed: Signed) -> Response:
         """The clinic's patients by course stage, with their flags."""
         async with self._deps.sessions() as db:
-            clinic, default = await self._clinic(db, session)
             rows = await patient_rows(
-                db, clinic.id or 0, self._deps.clock.now(), is_default=default
+                db, signed.clinic_id, self._deps.clock.now(), is_default=signed.is_default
             )
         names = stage_names(t)
         stages: dict[str, list[PatientRow]] = {}
         for row in rows:
             stages.setdefault(names.get(row.stage, row.stage), []).append(row)
-        context = {"clinic": clinic, "stages": stages, "csrf": session.csrf}
+        context = {"clinic": signed.clinic, "stages": stages, "csrf": signed.csrf}
         return TEMPLATES.TemplateResponse(request, "patients.html", context)
 
-    async def timeline(self, request: Request, session: ConsoleSession) -> Response:
+    async def timeline(self, request: Request, signed: Signed) -> Response:
         """One patient's reminders (sent and coming) and reports, in time order."""
         patient_id = int(request.path_params["patient_id"])
         async with self._deps.sessions() as db:
-            clinic, default = await self._clinic(db, session)
             patient = await db.get(Patient, patient_id)
-            mine = patient is not None and (
-                patient.clinic_id == clinic.id or (default and patient.clinic_id is None)
-            )
-            if patient is None or not mine:
+            if patient is None or not belongs_to(
+                patient, signed.clinic_id, is_default=signed.is_default
+            ):
                 return _message(request, t("Not found"), t("No such patient here."), 404)
             reminders = await db.exec(
                 select(Reminder)
@@ -232,27 +228,28 @@ class _Pages:
                 .where(col(SymptomReport.patient_id) == patient_id)
                 .order_by(col(SymptomReport.created_at))
             )
-            events = _timeline(list(reminders.all()), list(reports.all()), clinic.timezone)
-        context = {"clinic": clinic, "patient": patient, "events": events, "csrf": session.csrf}
+            events = _timeline(list(reminders.all()), list(reports.all()), signed.clinic.timezone)
+        context = {
+            "clinic": signed.clinic, "patient": patient, "events": events, "csrf": signed.csrf,
+        }  # fmt: skip
         return TEMPLATES.TemplateResponse(request, "timeline.html", context)
 
-    async def reply(self, request: Request, session: ConsoleSession) -> Response:
+    async def reply(self, request: Request, signed: Signed) -> Response:
         """The staff member's words reach the patient through the bot; the report counts as
         acknowledged, as a reply to an alert in Telegram does."""
         report_id = int(request.path_params["report_id"])
         text = str((await request.form()).get("text") or "").strip()
         async with self._deps.sessions() as db:
             report = await db.get(SymptomReport, report_id)
-            if report is None or report.clinic_id != session.clinic_id:
+            if report is None or report.clinic_id != signed.clinic_id:
                 return _message(request, t("Not found"), t("No such report here."), 404)
             patient = await db.get(Patient, report.patient_id)
-            clinic = await db.get(Clinic, session.clinic_id)
             if patient is None:
                 return _message(request, t("Not found"), t("No such report here."), 404)
             if not text:
                 return RedirectResponse(f"/console#report-{report_id}", status_code=303)
-            await escalations.acknowledge(db, report_id, session.staff_id, self._deps.clock.now())
-        await self._deps.tell_patient(patient.chat_id, relayed(patient, clinic, text))
+            await escalations.acknowledge(db, report_id, signed.staff_id, self._deps.clock.now())
+        await self._deps.tell_patient(patient.chat_id, relayed(patient, signed.clinic, text))
         return RedirectResponse(f"/console?sent={patient.id}#report-{report_id}", status_code=303)
 
 
