@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from schedules import broadcasts, deliveries, segments
 from schedules.broadcasts import BroadcastError
 from schedules.db import SessionFactory
+from schedules.leader import claims_of_others
 from schedules.models import (
     Broadcast,
     BroadcastDelivery,
@@ -435,3 +436,17 @@ async def test_a_new_compose_drops_the_old_unsent_draft_but_not_a_change_note(
         await session.refresh(note)
     assert old.status == BroadcastStatus.CANCELLED
     assert note.status == BroadcastStatus.DRAFT
+
+
+async def test_a_new_leader_counts_the_deliveries_another_worker_holds(
+    town: Town, sessions: SessionFactory
+) -> None:
+    """``claims_of_others`` decides whether a new leader waits before adopting claims: a
+    broadcast batch held by a live ex-leader must count, as its reminders do."""
+    broadcast_id = await draft(sessions, town.glow, Recent(30))
+    await confirm(sessions, broadcast_id)
+    held = await claim(sessions, "old-leader")
+    assert held
+    async with sessions() as session:
+        assert await claims_of_others(session, "new-leader") == len(held)
+        assert await claims_of_others(session, "old-leader") == 0
