@@ -38,9 +38,12 @@ PYTEST := $(BIN)/pytest -n $(or $(WORKERS),2)
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
+# Without root or passwordless sudo, a local run goes on and the browser tests skip;
+# under CI=true it stops here.
 $(CHROMIUM):
 	$(SUDO) apt-get install -y --no-install-recommends chromium \
-	  || ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
+	  || ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium) \
+	  || { [ "$$CI" != true ] && echo "chromium not installed: the browser tests will skip"; }
 
 test: lint typecheck $(CHROMIUM)
 	$(PYTEST) $(ARGS)
