@@ -6,7 +6,17 @@ class AftercareError(Exception):
 
 
 class ProtocolError(AftercareError):
-    """A protocol file is malformed; the message names file, step and field."""
+    """A protocol file is malformed; the message names file, step and field.
+
+    ``located`` holds each problem's line with the index of the step it is about (None:
+    the document as a whole), so a page can show a problem beside its step.
+    """
+
+    def __init__(
+        self, message: str, located: tuple[tuple[int | None, str], ...] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.located = located or tuple((None, line) for line in message.splitlines())
 
 
 class InputError(AftercareError):

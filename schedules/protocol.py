@@ -535,8 +535,10 @@ def parse_protocol(data: str | Mapping[str, Any], source: str) -> ProtocolSpec:
     try:
         return ProtocolSpec.model_validate(raw)
     except ValidationError as error:
-        lines = describe(error, source, raw, _keys_at)
-        raise ProtocolError("\n".join(lines)) from error
+        found = describe(error, source, raw, _keys_at)
+        text = "\n".join(finding.line for finding in found)
+        located = tuple((finding.step, finding.line) for finding in found)
+        raise ProtocolError(text, located) from error
 
 
 def _keys_at(path: tuple[str, ...]) -> list[str]:

@@ -39,23 +39,31 @@ def problems_error(problems: Sequence[Problem]) -> PydanticCustomError:
     )
 
 
+@dataclass(frozen=True)
+class Finding:
+    """One problem as a reader sees it: the line, and the step it belongs to (if any)."""
+
+    line: str
+    step: int | None = None  # index into the document's ``steps``
+
+
 def describe(
     error: ValidationError, source: str, raw: Any, keys_at: KeysAt = lambda path: ()
-) -> list[str]:
-    """All problems of ``error`` as lines naming ``source``, step and field.
+) -> list[Finding]:
+    """All problems of ``error``, each a line naming ``source``, step and field.
 
     ``keys_at`` gives the field names allowed at a location (list indices left
     out), used to suggest the right name for a mistyped key.
     """
-    lines: list[str] = []
+    found: list[Finding] = []
     for item in error.errors():
         loc: Location = tuple(item["loc"])
         ctx = item.get("ctx") or {}
         if item["type"] == _PROBLEMS_TYPE:
-            lines.extend(_line(source, raw, loc + p.where, p.message) for p in ctx["problems"])
+            found.extend(_finding(source, raw, loc + p.where, p.message) for p in ctx["problems"])
         else:
-            lines.append(_line(source, raw, loc, _message(item, keys_at)))
-    return lines
+            found.append(_finding(source, raw, loc, _message(item, keys_at)))
+    return found
 
 
 def _message(item: Mapping[str, Any], keys_at: KeysAt) -> str:
@@ -76,18 +84,19 @@ def _unknown_field(loc: Location, keys_at: KeysAt) -> str:
     return f'unknown field; did you mean "{close[0]}"?' if close else "unknown field"
 
 
-def _line(source: str, raw: Any, loc: Location, message: str) -> str:
+def _finding(source: str, raw: Any, loc: Location, message: str) -> Finding:
     loc = tuple(part for part in loc if part != "[key]")
     if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
         who = _step_name(raw, loc[1])
         field = _field(loc[2:])
-        return (
+        line = (
             f'{source}: {who}, field "{field}": {message}'
             if field
             else f"{source}: {who}: {message}"
         )
+        return Finding(line, loc[1])
     field = _field(loc)
-    return f'{source}: field "{field}": {message}' if field else f"{source}: {message}"
+    return Finding(f'{source}: field "{field}": {message}' if field else f"{source}: {message}")
 
 
 def _step_name(raw: Any, index: int) -> str:
