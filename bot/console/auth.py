@@ -79,6 +79,7 @@ class Signed:
     clinic: Clinic
     is_default: bool  # the default clinic also has the patients who joined without a link
     csrf: str
+    is_owner: bool = False  # owners publish protocols
 
     @property
     def clinic_id(self) -> int:

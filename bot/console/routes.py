@@ -21,6 +21,7 @@ from starlette.templating import Jinja2Templates
 from bot.alerts import finding_labels, level_headline
 from bot.console.auth import ConsoleSession, Sessions, Signed, csrf_ok
 from bot.console.broadcast_pages import BroadcastPages
+from bot.console.protocol_pages import ProtocolPages
 from bot.handlers.staff import relayed, seen_note
 from bot.handlers.staff_tools import stage_names
 from messages.formatting import local_moment
@@ -32,7 +33,7 @@ from schedules.clinic_stats import PatientRow, belongs_to, patient_rows
 from schedules.clock import Clock
 from schedules.console_links import redeem_link
 from schedules.db import SessionFactory
-from schedules.models import Clinic, Patient, Reminder, Staff, SymptomReport
+from schedules.models import Clinic, Patient, Reminder, Staff, StaffRole, SymptomReport
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 t = translator("en")  # staff read English until clinics choose a language
@@ -56,7 +57,16 @@ def console_routes(deps: ConsoleDeps) -> list[BaseRoute]:
     sends = BroadcastPages(
         deps.sessions, deps.clock, TEMPLATES, wake=deps.wake, not_found=_not_found
     )
+    protocols = ProtocolPages(deps.sessions, deps.clock, TEMPLATES, wake=deps.wake)
     return [
+        Route("/console/protocols", pages.signed_in(protocols.overview), methods=["GET"]),
+        Route("/console/protocols/check", pages.signed_in(protocols.check), methods=["POST"]),
+        Route("/console/protocols/publish", pages.signed_in(protocols.publish), methods=["POST"]),
+        Route(
+            "/console/protocols/rollback/{version:int}",
+            pages.signed_in(protocols.rollback),
+            methods=["POST"],
+        ),
         Route("/console/broadcasts", pages.signed_in(sends.overview), methods=["GET"]),
         Route("/console/broadcasts/preview", pages.signed_in(sends.preview), methods=["POST"]),
         Route(
@@ -112,11 +122,14 @@ class _Pages:
             if cookie is None or signed is None:
                 text = t("Send /console to the bot for a sign-in link.")
                 return _message(request, t("Please sign in"), text, 401)
-            if request.method == "POST":
-                form = await request.form()
-                if not csrf_ok(cookie, form.get("csrf")):
-                    return _message(request, t("Refused"), t("The form has expired."), 403)
-            return await page(request, signed)
+            try:
+                if request.method == "POST":
+                    form = await request.form()
+                    if not csrf_ok(cookie, form.get("csrf")):
+                        return _message(request, t("Refused"), t("The form has expired."), 403)
+                return await page(request, signed)
+            finally:
+                await request.close()  # uploaded files' temporary files
 
         return guarded
 
@@ -130,7 +143,8 @@ class _Pages:
         if member.clinic_id != cookie.clinic_id:
             return None
         default = clinic.slug == self._deps.default_clinic_slug
-        return Signed(cookie.staff_id, clinic, default, cookie.csrf)
+        owner = member.role == StaffRole.OWNER
+        return Signed(cookie.staff_id, clinic, default, cookie.csrf, is_owner=owner)
 
     async def login_form(self, request: Request) -> Response:
         """A button, not an instant sign-in: link previews and scanners fetch GETs."""

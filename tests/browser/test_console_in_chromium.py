@@ -20,6 +20,7 @@ START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
 LINK = re.compile(r"http://\S+/console/login/\S+")
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1280, "height": 800}
+PROTOCOL_V2 = (Path(__file__).parents[1] / "data/protocols/updates/glow_v2.yaml").read_text()
 
 
 @pytest.fixture
@@ -91,3 +92,52 @@ async def test_a_nurse_previews_and_sends_a_broadcast(
     assert "1 / 1" in await page.locator("table.timeline").inner_text()
     await shots.take(page, "sent")
     assert pat.bot_texts().count("We are closed on Monday; reminders carry on.") == 1
+
+
+async def test_an_owner_fixes_a_protocol_sees_the_diff_and_publishes(
+    world: World, browser: Browser, shots: Shots
+) -> None:
+    owner = await staff_joins(world)  # the first member of a clinic is its owner
+    pat = await enrolled(world)
+    await owner.says("/console", expect="sign-in link")
+    link = LINK.search(owner.bot_texts()[-1])
+    assert link is not None
+    page = await browser.new_page(viewport=LAPTOP)
+    await page.goto(link.group(0))
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/console")
+    await page.get_by_role("link", name="Protocol").click()
+    assert "microneedling version 1" in await page.locator("h2").first.inner_text()
+
+    broken = PROTOCOL_V2.replace('at: "10:30"', 'at: "25:30"')
+    await page.get_by_label("Protocol file (.yaml)").set_input_files(
+        files=[
+            {"name": "glow_v2.yaml", "mimeType": "application/x-yaml", "buffer": broken.encode()}
+        ]
+    )
+    await page.get_by_role("button", name="Check").click()
+    bad = page.locator('tr[data-step="red-flag-check-day-3"]')
+    assert "25:30" in await bad.inner_text()
+    await shots.take(page, "problem-beside-its-step")
+
+    await page.get_by_role("link", name="Back to the protocol").click()
+    await page.get_by_label("Protocol file (.yaml)").set_input_files(
+        files=[
+            {
+                "name": "glow_v2.yaml",
+                "mimeType": "application/x-yaml",
+                "buffer": PROTOCOL_V2.encode(),
+            }
+        ]
+    )
+    await page.get_by_role("button", name="Check").click()
+    assert "after 24h → 48h" in await page.locator("ul.diff").inner_text()
+    await page.get_by_label("Note to the patients whose plan changes").fill(
+        "Makeup now waits 48 hours."
+    )
+    await shots.take(page, "diff")
+    await page.get_by_role("button", name="Publish version 1").click()
+    assert "1 patients will get your note" in await page.get_by_role("status").inner_text()
+    await shots.take(page, "published")
+    await world.settle()
+    assert pat.bot_texts().count("Makeup now waits 48 hours.") == 1

@@ -19,11 +19,10 @@ from schedules.console_links import create_link
 from schedules.models import Clinic, EscalationState, Patient, Staff, StaffRole
 from schedules.segments import Everyone
 from tests.e2e.clinic_world import CLINIC, enrolled, reports, staff_joins
-from tests.e2e.harness import Person, World, start_world, stop_world
+from tests.e2e.console_client import CSRF, link_from_the_bot, sign_in
+from tests.e2e.harness import World, start_world, stop_world
 
 START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
-LINK = re.compile(r"http://\S+/console/login/(\S+)")
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 @pytest.fixture
@@ -40,22 +39,6 @@ async def browser(world: World) -> AsyncIterator[httpx.AsyncClient]:
     """A cookie-keeping client on the daemon's HTTP server (no redirects followed)."""
     async with httpx.AsyncClient(base_url=world.daemon.http_url or "") as client:
         yield client
-
-
-async def link_from_the_bot(nurse: Person) -> str:
-    await nurse.says("/console", expect="sign-in link")
-    found = LINK.search(nurse.bot_texts()[-1])
-    assert found is not None, nurse.bot_texts()[-1]
-    return found.group(0)
-
-
-async def sign_in(browser: httpx.AsyncClient, link: str) -> httpx.Response:
-    """Open the link (a page with a button), then press the button."""
-    page = await browser.get(link)
-    assert page.status_code == 200
-    assert 'action="/console/login"' in page.text
-    secret = link.rsplit("/", 1)[1]
-    return await browser.post("/console/login", data={"secret": secret})
 
 
 async def an_emergency(world: World) -> int:

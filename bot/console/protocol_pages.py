@@ -1,0 +1,240 @@
+"""Console protocols: the active version, an upload checked with its problems beside their
+step, the diff, publish, roll back. The same publishing as a document sent to the bot
+(schedules/protocol_updates.py). Every staff member may look; only an owner publishes.
+
+Nothing waits on the server between "check" and "publish": the checked YAML travels in the
+form and is validated again on publish, with the version it was compared against, so a
+page left open never publishes over a version published since, unseen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from bot.console.auth import Signed
+from schedules import protocol_updates
+from schedules.catalog import latest_row
+from schedules.clock import Clock
+from schedules.db import SessionFactory
+from schedules.errors import ProtocolError
+from schedules.models import Protocol
+from schedules.protocol import ProtocolSpec, parse_protocol
+from schedules.protocol_diff import describe_timing
+from schedules.protocol_updates import Outcome, PublishError
+from schedules.protocol_yaml import read_yaml
+
+MAX_UPLOAD_BYTES = 256 * 1024
+
+
+@dataclass
+class StepCheck:
+    """One step of an uploaded file as the check page lists it, with its problems."""
+
+    name: str
+    problems: list[str] = field(default_factory=list)
+
+
+class ProtocolPages:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        clock: Clock,
+        templates: Jinja2Templates,
+        *,
+        wake: Callable[[], None],
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._templates = templates
+        self._wake = wake
+
+    async def overview(self, request: Request, signed: Signed) -> Response:
+        """The version the clinic follows, step by step, and its own versions."""
+        async with self._sessions() as db:
+            current = await latest_row(db, signed.clinic.protocol_slug)
+            versions = await protocol_updates.clinic_versions(db, signed.clinic)
+        spec = ProtocolSpec.model_validate(current.body) if current is not None else None
+        steps = [_step_row(spec, step) for step in spec.steps] if spec else []
+        return self._page(
+            request, signed, "protocols.html",
+            current=current, steps=steps, versions=list(reversed(versions)),
+        )  # fmt: skip
+
+    async def check(self, request: Request, signed: Signed) -> Response:
+        """An uploaded (or pasted) file: its problems beside their steps, or the diff."""
+        if not signed.is_owner:
+            return self._owners_only(request, signed)
+        form = await request.form()
+        name, text, unreadable = await _uploaded(form.get("file"), str(form.get("text") or ""))
+        if unreadable:
+            return self._problems(request, signed, name, [], [unreadable])
+        try:
+            spec = parse_protocol(text, name)
+        except ProtocolError as error:
+            steps, general = _located(text, error)
+            return self._problems(request, signed, name, steps, general)
+        return await self._offer(request, signed, spec, text=text)
+
+    async def rollback(self, request: Request, signed: Signed) -> Response:
+        """What going back to version N would change, with a Publish button."""
+        if not signed.is_owner:
+            return self._owners_only(request, signed)
+        number = int(request.path_params["version"])
+        try:
+            async with self._sessions() as db:
+                spec = await protocol_updates.version_spec(db, signed.clinic, number)
+        except PublishError as error:
+            return self._page(request, signed, "message_nav.html", status=404, text=str(error))
+        return await self._offer(request, signed, spec, rollback_to=number)
+
+    async def publish(self, request: Request, signed: Signed) -> Response:
+        """Publish what the owner saw, unless another version came in between."""
+        if not signed.is_owner:
+            return self._owners_only(request, signed)
+        form = await request.form()
+        rollback_to = str(form.get("rollback") or "")
+        note = str(form.get("note") or "").strip() or None
+        try:
+            if rollback_to.isdigit():
+                async with self._sessions() as db:
+                    spec = await protocol_updates.version_spec(db, signed.clinic, int(rollback_to))
+            else:
+                spec = parse_protocol(str(form.get("yaml") or ""), "the checked file")
+            async with self._sessions() as db:
+                proposal = await protocol_updates.propose(db, signed.clinic, spec)
+        except (ProtocolError, PublishError) as error:
+            return self._page(request, signed, "message_nav.html", status=400, text=str(error))
+        if _version_id(proposal.current) != str(form.get("base") or ""):
+            return await self._offer(
+                request, signed, spec, text=str(form.get("yaml") or ""),
+                rollback_to=int(rollback_to) if rollback_to.isdigit() else None, moved_on=True,
+            )  # fmt: skip
+        try:
+            outcome = await self._publish(signed, spec, note, rollback_to)
+        except PublishError as error:
+            return self._page(request, signed, "message_nav.html", status=409, text=str(error))
+        self._wake()
+        return self._page(request, signed, "protocol_published.html", outcome=outcome)
+
+    async def _publish(
+        self, signed: Signed, spec: ProtocolSpec, note: str | None, rollback_to: str
+    ) -> Outcome:
+        common: dict[str, Any] = {
+            "created_by": f"staff:{signed.staff_id}",
+            "now": self._clock.now(),
+            "include_unassigned": signed.is_default,
+        }
+        if rollback_to.isdigit():
+            return await protocol_updates.rollback(
+                self._sessions, signed.clinic, int(rollback_to), note=note, **common
+            )
+        return await protocol_updates.publish_for_clinic(
+            self._sessions, signed.clinic, spec,
+            change_note=note or protocol_updates.DEFAULT_NOTE, **common,
+        )  # fmt: skip
+
+    async def _offer(
+        self,
+        request: Request,
+        signed: Signed,
+        spec: ProtocolSpec,
+        *,
+        text: str = "",
+        rollback_to: int | None = None,
+        moved_on: bool = False,
+    ) -> Response:
+        try:
+            async with self._sessions() as db:
+                proposal = await protocol_updates.propose(db, signed.clinic, spec)
+        except PublishError as error:
+            return self._page(request, signed, "message_nav.html", status=400, text=str(error))
+        return self._page(
+            request, signed, "protocol_check.html",
+            proposal=proposal, yaml=text, rollback_to=rollback_to, moved_on=moved_on,
+            base=_version_id(proposal.current), changes=[_change(line) for line in proposal.changes],
+            default_note=protocol_updates.DEFAULT_NOTE,
+        )  # fmt: skip
+
+    def _problems(
+        self,
+        request: Request,
+        signed: Signed,
+        name: str,
+        steps: list[StepCheck],
+        general: list[str],
+    ) -> Response:
+        return self._page(
+            request, signed, "protocol_problems.html", status=400,
+            name=name, steps=steps, general=general,
+        )  # fmt: skip
+
+    def _owners_only(self, request: Request, signed: Signed) -> Response:
+        text = "Only the clinic's owner can publish or roll back its protocol."
+        return self._page(request, signed, "message_nav.html", status=403, text=text)
+
+    def _page(
+        self, request: Request, signed: Signed, template: str, status: int = 200, **values: Any
+    ) -> Response:
+        context = {"clinic": signed.clinic, "csrf": signed.csrf, "signed": signed, **values}
+        return self._templates.TemplateResponse(request, template, context, status_code=status)
+
+
+async def _uploaded(file: object, pasted: str) -> tuple[str, str, str]:
+    """(file name, text, why it cannot be read) of a chosen file, else of the pasted text."""
+    if isinstance(file, UploadFile) and file.filename:
+        data = await file.read(MAX_UPLOAD_BYTES + 1)
+        name = file.filename
+        if len(data) > MAX_UPLOAD_BYTES:
+            return name, "", f"{name}: the file is larger than 256 KB"
+        try:
+            return name, data.decode("utf-8"), ""
+        except UnicodeDecodeError:
+            return name, "", f"{name}: the file is not UTF-8 text"
+    if not pasted.strip():
+        return "the pasted text", "", "Choose a protocol file (.yaml) or paste one."
+    return "the pasted text", pasted, ""
+
+
+def _located(text: str, error: ProtocolError) -> tuple[list[StepCheck], list[str]]:
+    """Every step of the file with its own problems, and the problems of the whole file."""
+    try:
+        raw = read_yaml(text)
+    except yaml.YAMLError:
+        raw = None
+    raw_steps = raw.get("steps") if isinstance(raw, dict) else None
+    steps = [StepCheck(_raw_name(step, index)) for index, step in enumerate(raw_steps or [])]
+    general: list[str] = []
+    for index, line in error.located:
+        if index is not None and 0 <= index < len(steps):
+            steps[index].problems.append(line)
+        else:
+            general.append(line)
+    return steps, general
+
+
+def _raw_name(step: object, index: int) -> str:
+    step_id = step.get("id") if isinstance(step, dict) else None
+    return step_id if isinstance(step_id, str) and step_id else f"steps[{index}]"
+
+
+def _step_row(spec: ProtocolSpec, step: Any) -> dict[str, str]:
+    text = step.text.get(spec.base_locale) or next(iter(step.text.values()), "")
+    return {"id": step.id, "kind": str(step.kind), "when": describe_timing(step), "text": text}
+
+
+def _change(line: str) -> dict[str, str]:
+    """A diff line with its kind for colour: added, removed or changed."""
+    kind = {"+": "added", "-": "removed"}.get(line[:1], "changed")
+    return {"kind": kind, "line": line}
+
+
+def _version_id(row: Protocol | None) -> str:
+    return str(row.id) if row is not None and row.id is not None else "0"

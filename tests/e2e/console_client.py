@@ -1,0 +1,34 @@
+"""Signing in to the console as a staff member does: the bot's link, then its button."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.e2e.harness import Person
+
+LINK = re.compile(r"http://\S+/console/login/(\S+)")
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+async def link_from_the_bot(nurse: Person) -> str:
+    await nurse.says("/console", expect="sign-in link")
+    found = LINK.search(nurse.bot_texts()[-1])
+    assert found is not None, nurse.bot_texts()[-1]
+    return found.group(0)
+
+
+async def sign_in(browser: httpx.AsyncClient, link: str) -> httpx.Response:
+    """Open the link (a page with a button), then press the button."""
+    page = await browser.get(link)
+    assert page.status_code == 200
+    assert 'action="/console/login"' in page.text
+    secret = link.rsplit("/", 1)[1]
+    return await browser.post("/console/login", data={"secret": secret})
+
+
+async def csrf_of(browser: httpx.AsyncClient, page: str) -> str:
+    found = CSRF.search((await browser.get(page)).text)
+    assert found is not None, f"no form on {page}"
+    return found.group(1)
