@@ -1,6 +1,8 @@
-"""Console broadcasts: compose, preview with the exact text and recipient count, confirm,
-watch progress, cancel. The same outbox as ``/broadcast`` in the chat (schedules/broadcasts.py):
-the daemon's broadcaster sends, paced behind care messages."""
+"""Console broadcasts: compose (a live preview and recipient count while typing), preview
+with the exact text and count, confirm, watch progress, cancel. The same outbox as
+``/broadcast`` in the chat (schedules/broadcasts.py): the daemon's broadcaster sends,
+paced behind care messages. Who it goes to is chosen from segments the clinic's protocol
+offers (everyone, recently treated, a course or one of its sessions)."""
 
 from __future__ import annotations
 
@@ -8,20 +10,25 @@ from collections.abc import Awaitable, Callable
 
 from sqlmodel import col, select
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from bot.broadcasting import describe
 from bot.console.auth import Signed
 from messages.i18n import translator
 from schedules import broadcasts
 from schedules.broadcasts import BroadcastError
+from schedules.catalog import latest_row
 from schedules.clock import Clock
 from schedules.db import SessionFactory
-from schedules.models import Broadcast
+from schedules.models import Broadcast, BroadcastStatus
+from schedules.protocol import ProtocolSpec
 from schedules.segments import SegmentError, count_recipients, parse_segment
 
 t = translator("en")
 RECENT = 20
+RECENT_DAYS = (7, 14, 30)
+MAX_SESSIONS_LISTED = 6  # a longer course is offered as a whole only
 
 
 class BroadcastPages:
@@ -43,8 +50,26 @@ class BroadcastPages:
     async def overview(self, request: Request, signed: Signed) -> Response:
         return await self._overview(request, signed)
 
+    async def recipients(self, request: Request, signed: Signed) -> Response:
+        """How many patients a segment reaches now, for the count shown while composing."""
+        try:
+            segment = parse_segment(request.query_params.get("segment") or "all")
+        except SegmentError as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        async with self._sessions() as db:
+            count = await count_recipients(
+                db, signed.clinic_id, segment, self._clock.now(),
+                include_unassigned=signed.is_default,
+            )  # fmt: skip
+        return JSONResponse({"count": count, "who": describe(segment, t)})
+
     async def _overview(
-        self, request: Request, signed: Signed, error: str = "", status: int = 200
+        self,
+        request: Request,
+        signed: Signed,
+        error: str = "",
+        status: int = 200,
+        text: str = "",
     ) -> Response:
         async with self._sessions() as db:
             rows = await db.exec(
@@ -54,7 +79,13 @@ class BroadcastPages:
                 .limit(RECENT)
             )
             listed = [(b, await broadcasts.progress(db, b.id or 0)) for b in rows.all()]
-        context = {"clinic": signed.clinic, "csrf": signed.csrf, "listed": listed, "error": error}
+            current = await latest_row(db, signed.clinic.protocol_slug)
+        spec = ProtocolSpec.model_validate(current.body) if current is not None else None
+        context = {
+            "clinic": signed.clinic, "csrf": signed.csrf, "listed": listed, "error": error,
+            "segments": _segment_choices(spec), "text": text,
+            "sending": any(b.status == BroadcastStatus.SENDING for b, _ in listed),
+        }  # fmt: skip
         return self._templates.TemplateResponse(
             request, "broadcasts.html", context, status_code=status
         )
@@ -67,7 +98,7 @@ class BroadcastPages:
             segment = parse_segment(str(form.get("segment") or "all"))
             broadcasts.check_content(text, None)
         except (SegmentError, BroadcastError) as error:
-            return await self._overview(request, signed, str(error), status=400)
+            return await self._overview(request, signed, str(error), status=400, text=text)
         now = self._clock.now()
         async with self._sessions() as db:
             count = await count_recipients(
@@ -79,7 +110,7 @@ class BroadcastPages:
             )  # fmt: skip
         context = {
             "clinic": signed.clinic, "csrf": signed.csrf, "draft": draft, "count": count,
-            "segment": form.get("segment") or "all",
+            "who": describe(segment, t),
         }  # fmt: skip
         return self._templates.TemplateResponse(request, "broadcast_preview.html", context)
 
@@ -114,3 +145,20 @@ class BroadcastPages:
     async def _cancel(self, broadcast: Broadcast, signed: Signed) -> None:
         async with self._sessions() as db:
             await broadcasts.cancel(db, broadcast.id or 0, self._clock.now())
+
+
+def _segment_choices(spec: ProtocolSpec | None) -> list[tuple[str, str]]:
+    """(segment, words) the compose form offers: everyone, recently treated, each course."""
+    choices = [("all", t("All active patients"))]
+    choices += [(f"recent:{days}", t("Treated in the last {days} days").format(days=days))
+                for days in RECENT_DAYS]  # fmt: skip
+    for course_id, course in (spec.courses or {}).items() if spec else ():
+        name = course.name.get(spec.base_locale, course_id)
+        choices.append((f"course:{course_id}", t("{course} course").format(course=name)))
+        if course.sessions is not None and course.sessions <= MAX_SESSIONS_LISTED:
+            choices += [
+                (f"course:{course_id}:{n}",
+                 t("{course} course, treatment {n}").format(course=name, n=n))
+                for n in range(1, course.sessions + 1)
+            ]  # fmt: skip
+    return choices

@@ -68,6 +68,7 @@ def console_routes(deps: ConsoleDeps) -> list[BaseRoute]:
             methods=["POST"],
         ),
         Route("/console/broadcasts", pages.signed_in(sends.overview), methods=["GET"]),
+        Route("/console/broadcasts/recipients", pages.signed_in(sends.recipients), methods=["GET"]),
         Route("/console/broadcasts/preview", pages.signed_in(sends.preview), methods=["POST"]),
         Route(
             "/console/broadcasts/{broadcast_id:int}/send",

@@ -82,14 +82,21 @@ async def test_a_nurse_previews_and_sends_a_broadcast(
     await page.wait_for_url("**/console")
     await page.get_by_role("link", name="Broadcasts").click()
     await page.get_by_label("Message").fill("We are closed on Monday; reminders carry on.")
+    live = page.locator("#live-preview")
+    assert await live.inner_text() == "We are closed on Monday; reminders carry on."
+    count = page.locator("#live-count")
+    await count.get_by_text("Reaches 1 patients now: all active patients.").wait_for()
+    await page.get_by_label("Who").select_option(label="Treated in the last 7 days")
+    await count.get_by_text("treated in the last 7 days").wait_for()
+    await shots.take(page, "compose")
+    await page.get_by_label("Who").select_option(label="All active patients")
     await page.get_by_role("button", name="Preview").click()
     assert await page.locator("#recipients").inner_text() == "1"
     await shots.take(page, "preview")
     await page.get_by_role("button", name="Send to 1 patients").click()
     await page.wait_for_url("**/console/broadcasts")
     await world.settle()
-    await page.reload()
-    assert "1 / 1" in await page.locator("table.timeline").inner_text()
+    await page.locator("#recent").get_by_text("1 / 1").wait_for()  # no reload: it updates
     await shots.take(page, "sent")
     assert pat.bot_texts().count("We are closed on Monday; reminders carry on.") == 1
 

@@ -220,6 +220,24 @@ async def test_a_broadcast_is_previewed_with_its_count_sent_once_and_listed(
     assert "1 / 1" in listing
 
 
+async def test_the_compose_form_offers_the_protocols_segments_and_counts_them(
+    world: World, browser: httpx.AsyncClient
+) -> None:
+    nurse = await staff_joins(world)
+    await enrolled(world)
+    await sign_in(browser, await link_from_the_bot(nurse))
+    form = (await browser.get("/console/broadcasts")).text
+    assert '<option value="recent:7">' in form
+    assert '<option value="course:collagen:2">' in form  # a course's sessions, from the protocol
+    everyone = await browser.get("/console/broadcasts/recipients", params={"segment": "all"})
+    assert everyone.json() == {"count": 1, "who": "all active patients"}
+    nobody = await browser.get("/console/broadcasts/recipients", params={"segment": "course:none"})
+    assert nobody.json()["count"] == 0
+    wrong = await browser.get("/console/broadcasts/recipients", params={"segment": "vip"})
+    assert wrong.status_code == 400
+    assert "unknown segment" in wrong.json()["error"]
+
+
 async def test_another_clinics_staff_get_404_and_never_see_the_report(
     world: World, browser: httpx.AsyncClient
 ) -> None:
