@@ -152,7 +152,9 @@ def _segment_choices(spec: ProtocolSpec | None) -> list[tuple[str, str]]:
     choices = [("all", t("All active patients"))]
     choices += [(f"recent:{days}", t("Treated in the last {days} days").format(days=days))
                 for days in RECENT_DAYS]  # fmt: skip
-    for course_id, course in (spec.courses or {}).items() if spec else ():
+    if spec is None:
+        return choices
+    for course_id, course in (spec.courses or {}).items():
         name = course.name.get(spec.base_locale, course_id)
         choices.append((f"course:{course_id}", t("{course} course").format(course=name)))
         if course.sessions is not None and course.sessions <= MAX_SESSIONS_LISTED:
