@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from starlette.routing import BaseRoute
 from telegram import Bot, Update
-from telegram.error import NetworkError
+from telegram.error import NetworkError, TelegramError
 from telegram.ext import Application
 
 from bot.alerts import AlertConfig, Alerter
@@ -425,13 +425,25 @@ class Daemon:
         )
         deps = ConsoleDeps(
             self.sessions, self.clock, cookies, self._rules, self.catalog, self._tell_patient,
-            default_clinic_slug=self.settings.clinic_slug, wake=self.wake,
+            self._photo_bytes, default_clinic_slug=self.settings.clinic_slug, wake=self.wake,
         )  # fmt: skip
         return console_routes(deps)
 
     async def _tell_patient(self, chat_id: int, text: str) -> None:
         assert self.application is not None
         await self.application.bot.send_message(chat_id, text)
+
+    async def _photo_bytes(self, file_id: str) -> bytes | None:
+        """A patient's photo for the console; None when Telegram cannot give it."""
+        assert self.application is not None
+        try:
+            found = await self.application.bot.get_file(file_id)
+            if not found.file_path:
+                return None
+            return bytes(await found.download_as_bytearray())
+        except TelegramError as error:
+            log.warning("photo not fetched for the console (%s)", type(error).__name__)
+            return None
 
     def console_url(self) -> str | None:
         """Where staff open the console: the public address, else our own server's."""

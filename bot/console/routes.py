@@ -48,6 +48,7 @@ class ConsoleDeps:
     rules: TriageRules
     catalog: ProtocolCatalog
     tell_patient: Callable[[int, str], Awaitable[None]]  # (chat id, text) through the bot
+    photo_bytes: Callable[[str], Awaitable[bytes | None]]  # a file id's bytes, from Telegram
     default_clinic_slug: str  # its staff also see patients who joined without a clinic link
     wake: Callable[[], None]  # something new to send: the daemon's dispatch loop runs
 
@@ -87,6 +88,11 @@ def console_routes(deps: ConsoleDeps) -> list[BaseRoute]:
         Route("/console/patients", pages.signed_in(pages.patients), methods=["GET"]),
         Route(
             "/console/patients/{patient_id:int}", pages.signed_in(pages.timeline), methods=["GET"]
+        ),
+        Route(
+            "/console/escalations/{report_id:int}/photo",
+            pages.signed_in(pages.photo),
+            methods=["GET"],
         ),
         Route(
             "/console/escalations/{report_id:int}/reply",
@@ -210,6 +216,21 @@ class _Pages:
         if done and action == "ack" and patient and report.level in escalations.REALERT_EVERY:
             await self._deps.tell_patient(patient.chat_id, seen_note(patient, signed.clinic))
         return RedirectResponse(f"/console#report-{report_id}", status_code=303)
+
+    async def photo(self, request: Request, signed: Signed) -> Response:
+        """The patient's photo of a report, fetched from Telegram; never cached."""
+        report_id = int(request.path_params["report_id"])
+        async with self._deps.sessions() as db:
+            report = await db.get(SymptomReport, report_id)
+        if report is None or report.clinic_id != signed.clinic_id or not report.photo_file_id:
+            return _message(request, t("Not found"), t("No such photo here."), 404)
+        data = await self._deps.photo_bytes(report.photo_file_id)
+        if data is None:
+            text = t("Telegram no longer has this photo, or cannot give it now.")
+            return _message(request, t("Photo unavailable"), text, 404)
+        kind = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+        private = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+        return Response(data, media_type=kind, headers=private)
 
     async def patients(self, request: Request, signed: Signed) -> Response:
         """The clinic's patients by course stage, with their flags."""

@@ -5,8 +5,8 @@ Every endpoint speaks JSON and answers ``{"ok": true, "result": ...}`` or
 
 * ``POST /control/users/{user_id}/text``    ``{"text", "first_name"?, "language_code"?,
   "reply_to_message_id"?}``
-* ``POST /control/users/{user_id}/photo``   ``{"caption"?, "first_name"?, "language_code"?,
-  "reply_to_message_id"?}``
+* ``POST /control/users/{user_id}/photo``   ``{"caption"?, "content"? (base64 image: the bot
+  can download it), "first_name"?, "language_code"?, "reply_to_message_id"?}``
 * ``POST /control/users/{user_id}/document``   ``{"filename", "content" (base64),
   "mime_type"?, "caption"?, "first_name"?, "language_code"?, "reply_to_message_id"?}``
 * ``POST /control/users/{user_id}/press``   ``{"label"?, "callback_data"?, "message_id"?,
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
 
+from bot.sandbox.errors import ApiError
 from bot.sandbox.faults import FAULT_KINDS, FaultKind
 from bot.sandbox.state import ControlError
 
@@ -67,7 +68,7 @@ def _guarded(handler: Callable[[web.Request], Awaitable[Any]]) -> RouteHandler:
     async def route(request: web.Request) -> web.StreamResponse:
         try:
             return _ok(await handler(request))
-        except (ControlError, ValueError, TypeError, KeyError, TimeoutError) as error:
+        except (ControlError, ApiError, ValueError, TypeError, KeyError, TimeoutError) as error:
             message = str(error) if not isinstance(error, KeyError) else f"missing {error}"
             return web.json_response({"ok": False, "description": message}, status=400)
 
@@ -141,6 +142,7 @@ class _ControlRoutes:
             first_name=_opt_str(body, "first_name") or "Pat",
             language_code=_opt_str(body, "language_code") or "en",
             reply_to_message_id=_opt_int(body, "reply_to_message_id"),
+            image=_base64(body["content"]) if body.get("content") is not None else None,
         )
 
     async def document(self, request: web.Request) -> Any:

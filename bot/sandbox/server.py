@@ -207,10 +207,12 @@ class Sandbox:
         first_name: str = "Pat",
         language_code: str = "en",
         reply_to_message_id: int | None = None,
+        image: bytes | None = None,
     ) -> dict[str, Any]:
         """The user sends a photo (a new one, in a few sizes); returns the queued Update.
 
         Its PhotoSize file_ids are remembered, so the bot can send the photo back by file_id.
+        With ``image`` (the picture's bytes) the bot can also download it.
         """
         return self.world.user_sends_photo(
             user_id,
@@ -218,6 +220,7 @@ class Sandbox:
             first_name=first_name,
             language_code=language_code,
             reply_to_message_id=reply_to_message_id,
+            image=image,
         )
 
     def user_sends_document(

@@ -149,12 +149,19 @@ class World:
         first_name: str = "Pat",
         language_code: str = "en",
         reply_to_message_id: int | None = None,
+        image: bytes | None = None,
     ) -> dict[str, Any]:
-        """Queue a newly issued photo from the user, with an optional caption."""
+        """Queue a newly issued photo from the user, with an optional caption. With
+        ``image`` (PNG, JPEG...) the bot can download it; without, it has no bytes."""
         reply_to = self._user_reply(user_id, reply_to_message_id)
         record = self._writer(user_id, first_name, language_code)
         text = caption or ""
-        draft = Draft(text, command_entities(text), self.photos.issue(), reply_to=reply_to)
+        sizes = (
+            self.photos.upload(Upload("photo", "photo", None, image))
+            if image is not None
+            else self.photos.issue()
+        )
+        draft = Draft(text, command_entities(text), sizes, reply_to=reply_to)
         return self._user_message(record, draft)
 
     def user_sends_document(

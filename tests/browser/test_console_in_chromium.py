@@ -13,7 +13,7 @@ from playwright.async_api import Browser
 
 from schedules.models import EscalationState
 from tests.browser.conftest import Shots
-from tests.e2e.clinic_world import CLINIC, enrolled, reports, staff_joins
+from tests.e2e.clinic_world import CLINIC, enrolled, reports, small_png, staff_joins
 from tests.e2e.harness import World, start_world, stop_world
 
 START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
@@ -68,11 +68,13 @@ async def test_a_nurse_signs_in_acknowledges_and_replies(
     assert all(path.stat().st_size > 0 for path in shots.taken)
 
 
-async def test_a_nurse_previews_and_sends_a_broadcast(
+async def test_a_nurse_sees_a_photo_then_previews_and_sends_a_broadcast(
     world: World, browser: Browser, shots: Shots
 ) -> None:
     nurse = await staff_joins(world)
     pat = await enrolled(world)
+    world.sandbox.user_sends_photo(pat.user_id, caption="is this peeling ok?", image=small_png())
+    await world.sandbox.wait_for(lambda: len(world.sandbox.bot_messages(nurse.user_id)) > 1)
     await nurse.says("/console", expect="sign-in link")
     link = LINK.search(nurse.bot_texts()[-1])
     assert link is not None
@@ -80,6 +82,10 @@ async def test_a_nurse_previews_and_sends_a_broadcast(
     await page.goto(link.group(0))
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url("**/console")
+    photo = page.locator("section.report img.photo")
+    await photo.wait_for()
+    assert await photo.evaluate("image => image.complete && image.naturalWidth") == 64
+    await shots.take(page, "photo-in-card")
     await page.get_by_role("link", name="Broadcasts").click()
     await page.get_by_label("Message").fill("We are closed on Monday; reminders carry on.")
     live = page.locator("#live-preview")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 from sqlmodel import select
 
 from schedules.models import SymptomReport
@@ -39,3 +42,18 @@ async def reports(world: World) -> list[SymptomReport]:
 def alerts(nurse: Person) -> list[str]:
     """The staff alerts in a staff member's chat, oldest first."""
     return [text for text in nurse.bot_texts() if text.startswith(ALERT_MARKS)]
+
+
+def small_png(width: int = 64, height: int = 48) -> bytes:
+    """A real PNG picture (a flat skin tone), as a patient's photo."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" + bytes((224, 172, 150)) * width
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(row * height)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )

@@ -18,7 +18,7 @@ from schedules.broadcasts import create_draft
 from schedules.console_links import create_link
 from schedules.models import Clinic, EscalationState, Patient, Staff, StaffRole
 from schedules.segments import Everyone
-from tests.e2e.clinic_world import CLINIC, enrolled, reports, staff_joins
+from tests.e2e.clinic_world import CLINIC, enrolled, reports, small_png, staff_joins
 from tests.e2e.console_client import CSRF, link_from_the_bot, sign_in
 from tests.e2e.harness import World, start_world, stop_world
 
@@ -238,6 +238,28 @@ async def test_the_compose_form_offers_the_protocols_segments_and_counts_them(
     assert "unknown segment" in wrong.json()["error"]
 
 
+async def test_a_patients_photo_shows_in_its_escalation_card_and_is_never_cached(
+    world: World, browser: httpx.AsyncClient
+) -> None:
+    nurse = await staff_joins(world)
+    pat = await enrolled(world)
+    picture = small_png()
+    before = len(pat.bot_texts())
+    world.sandbox.user_sends_photo(pat.user_id, caption="a bit of peeling", image=picture)
+    await world.sandbox.wait_for(lambda: len(pat.bot_texts()) > before, what="the photo's answer")
+    [report] = await reports(world)
+    await sign_in(browser, await link_from_the_bot(nurse))
+    card = (await browser.get("/console")).text
+    assert f'src="/console/escalations/{report.id}/photo"' in card
+    photo = await browser.get(f"/console/escalations/{report.id}/photo")
+    assert photo.status_code == 200
+    assert photo.content == picture
+    assert photo.headers["content-type"] == "image/png"
+    assert "no-store" in photo.headers["cache-control"]
+    browser.cookies.clear()
+    assert (await browser.get(f"/console/escalations/{report.id}/photo")).status_code == 401
+
+
 async def test_another_clinics_staff_get_404_and_never_see_the_report(
     world: World, browser: httpx.AsyncClient
 ) -> None:
@@ -276,6 +298,7 @@ async def test_another_clinics_staff_get_404_and_never_see_the_report(
         )
         assert answer.status_code == 404
     assert "Only for Glow patients" not in (await browser.get("/console/broadcasts")).text
+    assert (await browser.get(f"/console/escalations/{report_id}/photo")).status_code == 404
     for action in ("ack", "close", "reply"):
         refused = await browser.post(
             f"/console/escalations/{report_id}/{action}", data={"csrf": csrf.group(1), "text": "hi"}
