@@ -8,6 +8,7 @@ Pure: two specs in, lines out. ``+`` is added, ``-`` removed, ``~`` changed, e.g
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import time, timedelta
 
 from schedules.protocol import (
@@ -58,6 +59,28 @@ def changed_step_ids(old: ProtocolSpec, new: ProtocolSpec) -> frozenset[str]:
 def same_content(old: ProtocolSpec, new: ProtocolSpec) -> bool:
     """The two say exactly the same, whatever their version numbers."""
     return old.model_copy(update={"version": new.version}) == new
+
+
+@dataclass(frozen=True)
+class Rewording:
+    """A step's text in one language, before and after."""
+
+    step_id: str
+    locale: str
+    before: str
+    after: str
+
+
+def rewordings(old: ProtocolSpec, new: ProtocolSpec) -> list[Rewording]:
+    """Every step text both versions have, in a language both have, that reads differently."""
+    before = {step.id: step.text for step in old.steps}
+    return [
+        Rewording(step.id, locale, before[step.id][locale], text)
+        for step in new.steps
+        if step.id in before
+        for locale, text in step.text.items()
+        if before[step.id].get(locale, text) != text
+    ]
 
 
 def describe_timing(step: Step) -> str:

@@ -27,8 +27,8 @@ from schedules.db import SessionFactory
 from schedules.errors import ProtocolError
 from schedules.models import Protocol
 from schedules.protocol import ProtocolSpec, parse_protocol
-from schedules.protocol_diff import describe_timing
-from schedules.protocol_updates import Outcome, PublishError
+from schedules.protocol_diff import Rewording, describe_timing, rewordings
+from schedules.protocol_updates import Outcome, Proposal, PublishError
 from schedules.protocol_yaml import read_yaml
 
 MAX_UPLOAD_BYTES = 256 * 1024
@@ -160,7 +160,7 @@ class ProtocolPages:
             request, signed, "protocol_check.html",
             proposal=proposal, yaml=text, rollback_to=rollback_to, moved_on=moved_on,
             base=_version_id(proposal.current), changes=[_change(line) for line in proposal.changes],
-            default_note=protocol_updates.DEFAULT_NOTE,
+            rewordings=_rewordings(proposal, spec), default_note=protocol_updates.DEFAULT_NOTE,
         )  # fmt: skip
 
     def _problems(
@@ -228,6 +228,14 @@ def _raw_name(step: object, index: int) -> str:
 def _step_row(spec: ProtocolSpec, step: Any) -> dict[str, str]:
     text = step.text.get(spec.base_locale) or next(iter(step.text.values()), "")
     return {"id": step.id, "kind": str(step.kind), "when": describe_timing(step), "text": text}
+
+
+def _rewordings(proposal: Proposal, spec: ProtocolSpec) -> list[Rewording]:
+    """The step texts publishing would reword, in the protocol's first language only."""
+    if proposal.current is None:
+        return []
+    old = ProtocolSpec.model_validate(proposal.current.body)
+    return [change for change in rewordings(old, spec) if change.locale == spec.base_locale]
 
 
 def _change(line: str) -> dict[str, str]:

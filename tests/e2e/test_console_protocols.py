@@ -99,6 +99,11 @@ async def test_an_owner_sees_the_diff_publishes_and_the_patients_move(
     assert f"+ step {NEW_STEP} (day 3 10:30)" in page.text
     assert "~ step makeup-allowed: after 24h → 48h" in page.text
     assert "Publish version 1" in page.text
+    reworded = re.compile(  # the old words struck, then the new
+        r'id="reworded-makeup-allowed">\s*<div class="meta">makeup-allowed</div>\s*'
+        r"<del[^>]*>[^<]*24 hours[^<]*</del>\s*<ins[^>]*>[^<]*48 hours"
+    )
+    assert reworded.search(page.text)
     form = publish_form(page.text) | {"note": "Makeup now waits 48 hours."}
     for _ in range(2):  # a double submit publishes once
         done = await owner.post("/console/protocols/publish", data=form)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from schedules.protocol import ProtocolSpec, bundled_protocol
-from schedules.protocol_diff import changed, changed_step_ids, diff, same_content
+from schedules.protocol_diff import changed, changed_step_ids, diff, rewordings, same_content
 
 Data = dict[str, Any]
 
@@ -113,6 +113,17 @@ def test_text_changes_name_the_step_and_the_locale(base: ProtocolSpec) -> None:
         "~ step peeling text (en) changed",
         "~ step peeling text (de) changed",
     ]
+
+
+def test_rewordings_give_the_text_before_and_after_per_language(base: ProtocolSpec) -> None:
+    def edit(data: Data) -> None:
+        step(data, "peeling")["text"]["en"] = "Let peeling skin come off on its own."
+        step(data, "makeup-allowed")["after"] = "48h"  # a timing change is not a rewording
+
+    [change] = rewordings(base, edited(base, edit))
+    assert (change.step_id, change.locale) == ("peeling", "en")
+    assert change.before == base.step("peeling").text["en"]
+    assert change.after == "Let peeling skin come off on its own."
 
 
 def test_policies_conditions_and_buttons_are_changes_too(base: ProtocolSpec) -> None:
