@@ -1,7 +1,8 @@
 """Console sessions: a signed cookie naming the staff member, their clinic and a CSRF token.
 
 The cookie is signed (itsdangerous), HttpOnly, SameSite=Strict, Secure behind HTTPS, and
-lives for ``SESSION_HOURS``. Every form carries the session's CSRF token, checked in
+lives for ``SESSION_HOURS``. It also carries the language the console speaks (the staff
+member's Telegram language at sign-in, or the one they chose). Every form carries the session's CSRF token, checked in
 constant time; SameSite=Strict already keeps other sites' forms out, the token keeps out
 everything else.
 """
@@ -17,6 +18,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
+from messages.i18n import Translator, pick_locale, translator
 from schedules.models import Clinic
 
 COOKIE = "aftercare_console"
@@ -33,6 +35,7 @@ class ConsoleSession:
     staff_id: int
     clinic_id: int
     csrf: str
+    language: str = "en"
 
 
 class Sessions:
@@ -42,8 +45,13 @@ class Sessions:
         self._signer = URLSafeTimedSerializer(key, salt="console-session")
         self._secure = secure
 
-    def start(self, response: Response, staff_id: int, clinic_id: int) -> None:
-        value = {"staff": staff_id, "clinic": clinic_id, "csrf": secrets.token_urlsafe(16)}
+    def start(self, response: Response, staff_id: int, clinic_id: int, language: str) -> None:
+        value = {
+            "staff": staff_id,
+            "clinic": clinic_id,
+            "csrf": secrets.token_urlsafe(16),
+            "lang": pick_locale(language),
+        }
         response.set_cookie(
             COOKIE,
             self._signer.dumps(value),
@@ -66,7 +74,12 @@ class Sessions:
         except BadSignature:
             return None
         try:
-            return ConsoleSession(int(value["staff"]), int(value["clinic"]), str(value["csrf"]))
+            return ConsoleSession(
+                int(value["staff"]),
+                int(value["clinic"]),
+                str(value["csrf"]),
+                pick_locale(str(value.get("lang") or "")),
+            )
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -80,6 +93,11 @@ class Signed:
     is_default: bool  # the default clinic also has the patients who joined without a link
     csrf: str
     is_owner: bool = False  # owners publish protocols
+    language: str = "en"
+
+    @property
+    def t(self) -> Translator:
+        return translator(self.language)
 
     @property
     def clinic_id(self) -> int:

@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable
 from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.templating import Jinja2Templates
 
 from bot.broadcasting import describe
 from bot.console.auth import Signed
-from messages.i18n import translator
+from bot.console.rendering import message, render
+from messages.i18n import Translator
 from schedules import broadcasts
 from schedules.broadcasts import BroadcastError
 from schedules.catalog import latest_row
@@ -25,27 +25,16 @@ from schedules.models import Broadcast, BroadcastStatus
 from schedules.protocol import ProtocolSpec
 from schedules.segments import SegmentError, count_recipients, parse_segment
 
-t = translator("en")
 RECENT = 20
 RECENT_DAYS = (7, 14, 30)
 MAX_SESSIONS_LISTED = 6  # a longer course is offered as a whole only
 
 
 class BroadcastPages:
-    def __init__(
-        self,
-        sessions: SessionFactory,
-        clock: Clock,
-        templates: Jinja2Templates,
-        *,
-        wake: Callable[[], None],
-        not_found: Callable[[Request], Response],
-    ) -> None:
+    def __init__(self, sessions: SessionFactory, clock: Clock, *, wake: Callable[[], None]) -> None:
         self._sessions = sessions
         self._clock = clock
-        self._templates = templates
         self._wake = wake
-        self._not_found = not_found
 
     async def overview(self, request: Request, signed: Signed) -> Response:
         return await self._overview(request, signed)
@@ -61,7 +50,7 @@ class BroadcastPages:
                 db, signed.clinic_id, segment, self._clock.now(),
                 include_unassigned=signed.is_default,
             )  # fmt: skip
-        return JSONResponse({"count": count, "who": describe(segment, t)})
+        return JSONResponse({"count": count, "who": describe(segment, signed.t)})
 
     async def _overview(
         self,
@@ -81,14 +70,11 @@ class BroadcastPages:
             listed = [(b, await broadcasts.progress(db, b.id or 0)) for b in rows.all()]
             current = await latest_row(db, signed.clinic.protocol_slug)
         spec = ProtocolSpec.model_validate(current.body) if current is not None else None
-        context = {
-            "clinic": signed.clinic, "csrf": signed.csrf, "listed": listed, "error": error,
-            "segments": _segment_choices(spec), "text": text,
-            "sending": any(b.status == BroadcastStatus.SENDING for b, _ in listed),
-        }  # fmt: skip
-        return self._templates.TemplateResponse(
-            request, "broadcasts.html", context, status_code=status
-        )
+        return render(
+            request, signed, "broadcasts.html", status,
+            listed=listed, error=error, segments=_segment_choices(spec, signed.t), text=text,
+            sending=any(b.status == BroadcastStatus.SENDING for b, _ in listed),
+        )  # fmt: skip
 
     async def preview(self, request: Request, signed: Signed) -> Response:
         """A draft with its exact text and how many patients it would reach now."""
@@ -108,11 +94,8 @@ class BroadcastPages:
                 db, clinic_id=signed.clinic_id, now=now, text=text, segment=segment,
                 created_by=signed.staff_id,
             )  # fmt: skip
-        context = {
-            "clinic": signed.clinic, "csrf": signed.csrf, "draft": draft, "count": count,
-            "who": describe(segment, t),
-        }  # fmt: skip
-        return self._templates.TemplateResponse(request, "broadcast_preview.html", context)
+        who = describe(segment, signed.t)
+        return render(request, signed, "broadcast_preview.html", draft=draft, count=count, who=who)
 
     async def send(self, request: Request, signed: Signed) -> Response:
         return await self._act(request, signed, self._confirm)
@@ -130,7 +113,8 @@ class BroadcastPages:
         async with self._sessions() as db:
             found = await db.get(Broadcast, broadcast_id)
         if found is None or found.clinic_id != signed.clinic_id:
-            return self._not_found(request)
+            t = signed.t
+            return message(request, t("Not found"), t("No such thing here."), 404, signed.language)
         await action(found, signed)
         return RedirectResponse("/console/broadcasts", status_code=303)
 
@@ -147,7 +131,7 @@ class BroadcastPages:
             await broadcasts.cancel(db, broadcast.id or 0, self._clock.now())
 
 
-def _segment_choices(spec: ProtocolSpec | None) -> list[tuple[str, str]]:
+def _segment_choices(spec: ProtocolSpec | None, t: Translator) -> list[tuple[str, str]]:
     """(segment, words) the compose form offers: everyone, recently treated, each course."""
     choices = [("all", t("All active patients"))]
     choices += [(f"recent:{days}", t("Treated in the last {days} days").format(days=days))
@@ -155,7 +139,7 @@ def _segment_choices(spec: ProtocolSpec | None) -> list[tuple[str, str]]:
     if spec is None:
         return choices
     for course_id, course in (spec.courses or {}).items():
-        name = course.name.get(spec.base_locale, course_id)
+        name = course.name.get(t.locale) or course.name.get(spec.base_locale, course_id)
         choices.append((f"course:{course_id}", t("{course} course").format(course=name)))
         if course.sessions is not None and course.sessions <= MAX_SESSIONS_LISTED:
             choices += [

@@ -17,9 +17,9 @@ import yaml
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.templating import Jinja2Templates
 
 from bot.console.auth import Signed
+from bot.console.rendering import render
 from schedules import protocol_updates
 from schedules.catalog import latest_row
 from schedules.clock import Clock
@@ -47,13 +47,11 @@ class ProtocolPages:
         self,
         sessions: SessionFactory,
         clock: Clock,
-        templates: Jinja2Templates,
         *,
         wake: Callable[[], None],
     ) -> None:
         self._sessions = sessions
         self._clock = clock
-        self._templates = templates
         self._wake = wake
 
     async def overview(self, request: Request, signed: Signed) -> Response:
@@ -62,8 +60,8 @@ class ProtocolPages:
             current = await latest_row(db, signed.clinic.protocol_slug)
             versions = await protocol_updates.clinic_versions(db, signed.clinic)
         spec = ProtocolSpec.model_validate(current.body) if current is not None else None
-        steps = [_step_row(spec, step) for step in spec.steps] if spec else []
-        return self._page(
+        steps = [_step_row(spec, step, signed.language) for step in spec.steps] if spec else []
+        return render(
             request, signed, "protocols.html",
             current=current, steps=steps, versions=list(reversed(versions)),
         )  # fmt: skip
@@ -92,7 +90,7 @@ class ProtocolPages:
             async with self._sessions() as db:
                 spec = await protocol_updates.version_spec(db, signed.clinic, number)
         except PublishError as error:
-            return self._page(request, signed, "message_nav.html", status=404, text=str(error))
+            return render(request, signed, "message_nav.html", status=404, text=str(error))
         return await self._offer(request, signed, spec, rollback_to=number)
 
     async def publish(self, request: Request, signed: Signed) -> Response:
@@ -111,7 +109,7 @@ class ProtocolPages:
             async with self._sessions() as db:
                 proposal = await protocol_updates.propose(db, signed.clinic, spec)
         except (ProtocolError, PublishError) as error:
-            return self._page(request, signed, "message_nav.html", status=400, text=str(error))
+            return render(request, signed, "message_nav.html", status=400, text=str(error))
         if _version_id(proposal.current) != str(form.get("base") or ""):
             return await self._offer(
                 request, signed, spec, text=str(form.get("yaml") or ""),
@@ -120,9 +118,9 @@ class ProtocolPages:
         try:
             outcome = await self._publish(signed, spec, note, rollback_to)
         except PublishError as error:
-            return self._page(request, signed, "message_nav.html", status=409, text=str(error))
+            return render(request, signed, "message_nav.html", status=409, text=str(error))
         self._wake()
-        return self._page(request, signed, "protocol_published.html", outcome=outcome)
+        return render(request, signed, "protocol_published.html", outcome=outcome)
 
     async def _publish(
         self, signed: Signed, spec: ProtocolSpec, note: str | None, rollback_to: str
@@ -155,12 +153,12 @@ class ProtocolPages:
             async with self._sessions() as db:
                 proposal = await protocol_updates.propose(db, signed.clinic, spec)
         except PublishError as error:
-            return self._page(request, signed, "message_nav.html", status=400, text=str(error))
-        return self._page(
+            return render(request, signed, "message_nav.html", status=400, text=str(error))
+        return render(
             request, signed, "protocol_check.html",
             proposal=proposal, yaml=text, rollback_to=rollback_to, moved_on=moved_on,
             base=_version_id(proposal.current), changes=[_change(line) for line in proposal.changes],
-            rewordings=_rewordings(proposal, spec), default_note=protocol_updates.DEFAULT_NOTE,
+            rewordings=_rewordings(proposal, spec, signed.language), default_note=protocol_updates.DEFAULT_NOTE,
         )  # fmt: skip
 
     def _problems(
@@ -171,20 +169,14 @@ class ProtocolPages:
         steps: list[StepCheck],
         general: list[str],
     ) -> Response:
-        return self._page(
+        return render(
             request, signed, "protocol_problems.html", status=400,
             name=name, steps=steps, general=general,
         )  # fmt: skip
 
     def _owners_only(self, request: Request, signed: Signed) -> Response:
-        text = "Only the clinic's owner can publish or roll back its protocol."
-        return self._page(request, signed, "message_nav.html", status=403, text=text)
-
-    def _page(
-        self, request: Request, signed: Signed, template: str, status: int = 200, **values: Any
-    ) -> Response:
-        context = {"clinic": signed.clinic, "csrf": signed.csrf, "signed": signed, **values}
-        return self._templates.TemplateResponse(request, template, context, status_code=status)
+        text = signed.t("Only the clinic's owner can publish or roll back its protocol.")
+        return render(request, signed, "message_nav.html", status=403, text=text)
 
 
 async def _uploaded(file: object, pasted: str) -> tuple[str, str, str]:
@@ -225,17 +217,19 @@ def _raw_name(step: object, index: int) -> str:
     return step_id if isinstance(step_id, str) and step_id else f"steps[{index}]"
 
 
-def _step_row(spec: ProtocolSpec, step: Any) -> dict[str, str]:
-    text = step.text.get(spec.base_locale) or next(iter(step.text.values()), "")
+def _step_row(spec: ProtocolSpec, step: Any, language: str) -> dict[str, str]:
+    text = step.text.get(language) or step.text.get(spec.base_locale) or ""
     return {"id": step.id, "kind": str(step.kind), "when": describe_timing(step), "text": text}
 
 
-def _rewordings(proposal: Proposal, spec: ProtocolSpec) -> list[Rewording]:
-    """The step texts publishing would reword, in the protocol's first language only."""
+def _rewordings(proposal: Proposal, spec: ProtocolSpec, language: str) -> list[Rewording]:
+    """The step texts publishing would reword, in the reader's language if the protocol has
+    it, else in the protocol's first language."""
     if proposal.current is None:
         return []
+    shown = language if language in spec.locales else spec.base_locale
     old = ProtocolSpec.model_validate(proposal.current.body)
-    return [change for change in rewordings(old, spec) if change.locale == spec.base_locale]
+    return [change for change in rewordings(old, spec) if change.locale == shown]
 
 
 def _change(line: str) -> dict[str, str]:

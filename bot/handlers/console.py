@@ -7,7 +7,7 @@ from telegram.ext import CommandHandler
 
 from bot.handlers.common import Context, chat_id_of, say
 from bot.services import services
-from messages.i18n import translator
+from messages.i18n import pick_locale, translator
 from schedules.console_links import LINK_LIFETIME, create_link
 from schedules.team import staff_by_user
 
@@ -31,9 +31,15 @@ async def console_link(update: Update, context: Context) -> None:
     chat = update.effective_chat
     if chat is not None:  # no preview: a preview fetch must not be the one use
         await chat.send_message(
-            f"{text.format(minutes=minutes)}\n{base}/login/{secret}",
+            f"{text.format(minutes=minutes)}\n{base}/login/{secret}?lang={_language(update)}",
             link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
+
+
+def _language(update: Update) -> str:
+    """The console opens in the staff member's Telegram language (they can switch)."""
+    user = update.effective_user
+    return pick_locale(user.language_code if user else None)
 
 
 HANDLERS = [CommandHandler("console", console_link)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -24,8 +25,9 @@ async def sign_in(browser: httpx.AsyncClient, link: str) -> httpx.Response:
     page = await browser.get(link)
     assert page.status_code == 200
     assert 'action="/console/login"' in page.text
-    secret = link.rsplit("/", 1)[1]
-    return await browser.post("/console/login", data={"secret": secret})
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page.text))
+    assert fields["secret"] == urlsplit(link).path.rsplit("/", 1)[1]
+    return await browser.post("/console/login", data=fields)
 
 
 async def csrf_of(browser: httpx.AsyncClient, page: str) -> str:

@@ -18,7 +18,7 @@ from schedules.broadcasts import create_draft
 from schedules.console_links import create_link
 from schedules.models import Clinic, EscalationState, Patient, Staff, StaffRole
 from schedules.segments import Everyone
-from tests.e2e.clinic_world import CLINIC, enrolled, reports, small_png, staff_joins
+from tests.e2e.clinic_world import CLINIC, CODE, enrolled, reports, small_png, staff_joins
 from tests.e2e.console_client import CSRF, link_from_the_bot, sign_in
 from tests.e2e.harness import World, start_world, stop_world
 
@@ -50,6 +50,7 @@ async def an_emergency(world: World) -> int:
 
 
 PATIENT = 1001  # enrolled()'s default
+NURSE_ES = 9002
 
 
 async def test_staff_sign_in_with_the_bots_link_and_acknowledge_an_escalation(
@@ -307,6 +308,32 @@ async def test_another_clinics_staff_get_404_and_never_see_the_report(
     [report] = await reports(world)
     assert report.state == EscalationState.OPEN
     assert not any(text.endswith("\n\nhi") for text in world.person(PATIENT).bot_texts())
+
+
+async def test_the_console_speaks_the_staff_members_language_and_can_switch(
+    world: World, browser: httpx.AsyncClient
+) -> None:
+    nurse = world.person(NURSE_ES, language_code="es-ES")
+    await nurse.says(f"/staff {CODE}", expect="Glow Clinic")
+    await an_emergency(world)
+    link = await link_from_the_bot(nurse)
+    assert link.endswith("?lang=es")
+    await sign_in(browser, link)
+    page = (await browser.get("/console")).text
+    assert '<html lang="es">' in page
+    assert "Responder al paciente" in page
+    assert "EMERGENCIA" in page  # the headline, from the bot's own catalog
+    assert "Reply to the patient" not in page
+    csrf = CSRF.search(page)
+    assert csrf is not None
+    switched = await browser.post(
+        "/console/language",
+        data={"csrf": csrf.group(1), "lang": "de"},
+        headers={"referer": f"{browser.base_url}/console/patients"},
+    )
+    assert switched.status_code == 303
+    assert switched.headers["location"] == "/console/patients"
+    assert "Patienten nach Behandlungsphase" in (await browser.get("/console/patients")).text
 
 
 async def test_a_patient_cannot_get_a_console_link(world: World) -> None:

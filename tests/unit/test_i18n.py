@@ -37,10 +37,12 @@ _COMMAND = re.compile(r"(?<![\w/])/[a-z_]+\b")  # /plan, /settings; not Europe/B
 
 @cache
 def code_messages() -> dict[str, frozenset[str]]:
-    """Every message id passed to t("...") in bot/, with the files using it."""
+    """Every message id passed to t("...") in bot/ (code and console templates), with the
+    files using it."""
     found: dict[str, set[str]] = {}
+    methods = [("**.py", "python"), ("console/templates/**.html", "jinja2")]
     for filename, _lineno, message, _comments, _context in extract_from_dir(
-        CODE_DIR, [("**.py", "python")], keywords={"t": None}
+        CODE_DIR, methods, keywords={"t": None}
     ):
         assert isinstance(message, str), message
         found.setdefault(message, set()).add(f"bot/{Path(filename).as_posix()}")

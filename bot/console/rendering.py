@@ -1,0 +1,43 @@
+"""The console's templates, rendered in the signed-in staff member's language.
+
+Every page gets ``t`` (the translator; templates write ``{{ t("English text") }}``, which
+``scripts/extract_messages.py`` collects like the bot's strings), ``lang``, the clinic and
+the CSRF token for its forms.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from bot.console.auth import Signed
+from messages.i18n import LANGUAGE_NAMES, translator
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def render(
+    request: Request, signed: Signed, template: str, status: int = 200, **values: Any
+) -> Response:
+    context = {
+        "clinic": signed.clinic,
+        "csrf": signed.csrf,
+        "signed": signed,
+        "t": signed.t,
+        "lang": signed.language,
+        "languages": LANGUAGE_NAMES,
+        **values,
+    }
+    return TEMPLATES.TemplateResponse(request, template, context, status_code=status)
+
+
+def message(
+    request: Request, heading: str, text: str, status: int, language: str = "en"
+) -> Response:
+    """A page with one message: before sign-in (English unless the link said otherwise)."""
+    context = {"heading": heading, "text": text, "t": translator(language), "lang": language}
+    return TEMPLATES.TemplateResponse(request, "message.html", context, status_code=status)
