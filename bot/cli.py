@@ -82,6 +82,9 @@ def make_clock(settings: Settings) -> Clock:
     return FastClock(start, settings.clock_speed, real_epoch=settings.clock_epoch)
 
 
+SANDBOX_HTTP_PORT = 8090  # /healthz, /metrics and the console when trying it without a token
+
+
 async def _run(settings: Settings) -> None:
     from bot.daemon import Daemon
 
@@ -94,6 +97,8 @@ async def _run(settings: Settings) -> None:
         sandbox = Sandbox(monotonic=clock.monotonic, now=clock.now)
         await sandbox.start(port=settings.sandbox_port)
         token, base_url = SANDBOX_TOKEN, sandbox.base_url
+        if settings.http_port is None:  # the console is half of what there is to try
+            settings = settings.model_copy(update={"http_port": SANDBOX_HTTP_PORT})
         console.print(f"No token given: using the local sandbox at {sandbox.url}")
         console.print(f"Play a patient in your browser: {sandbox.url}/chat", markup=False)
         console.print(
@@ -117,6 +122,12 @@ async def _run(settings: Settings) -> None:
         if settings.staff_code is None and daemon.clinic is not None:
             console.print(
                 f"Clinic staff join by sending the bot: /staff {daemon.clinic.staff_code}",
+                markup=False,
+            )
+        if sandbox is not None and daemon.console_url() is not None:
+            console.print(
+                f"Clinic console at {daemon.console_url()}: on the chat page, join as staff"
+                " (the /staff code), then send /console for a sign-in link.",
                 markup=False,
             )
         console.print("aftercare is running; Ctrl+C stops it.")
