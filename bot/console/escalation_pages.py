@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from bot.alerts import finding_labels, level_headline
 from bot.console.auth import Signed
-from bot.console.rendering import message, render
+from bot.console.rendering import PAGE_HEADERS, message, render
 from bot.handlers.staff import relayed, seen_note
 from messages.formatting import local_moment
 from messages.triage import TriageRules
@@ -23,7 +23,6 @@ from schedules.db import SessionFactory
 from schedules.models import Patient, SymptomReport
 
 _ACTIONS = {"ack": escalations.acknowledge, "close": escalations.close}
-PRIVATE = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
 
 
 class EscalationPages:
@@ -94,7 +93,7 @@ class EscalationPages:
             text = t("Telegram no longer has this photo, or cannot give it now.")
             return message(request, t("Photo unavailable"), text, 404, signed.language)
         kind = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
-        return Response(data, media_type=kind, headers=PRIVATE)
+        return Response(data, media_type=kind, headers=PAGE_HEADERS)
 
     async def reply(self, request: Request, signed: Signed) -> Response:
         """The staff member's words reach the patient through the bot; the report counts as

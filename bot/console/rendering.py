@@ -18,6 +18,18 @@ from bot.console.auth import Signed
 from messages.i18n import LANGUAGE_NAMES, translator
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# No framing (the buttons act on patients), nothing loaded from elsewhere, and the sign-in
+# link's path never leaves in a Referer.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline';"
+        " img-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "private, no-store",
+}
 
 
 def render(
@@ -32,7 +44,13 @@ def render(
         "languages": LANGUAGE_NAMES,
         **values,
     }
-    return TEMPLATES.TemplateResponse(request, template, context, status_code=status)
+    return page(request, template, context, status)
+
+
+def page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
+    return TEMPLATES.TemplateResponse(
+        request, template, context, status_code=status, headers=PAGE_HEADERS
+    )
 
 
 def message(
@@ -40,4 +58,4 @@ def message(
 ) -> Response:
     """A page with one message: before sign-in (English unless the link said otherwise)."""
     context = {"heading": heading, "text": text, "t": translator(language), "lang": language}
-    return TEMPLATES.TemplateResponse(request, "message.html", context, status_code=status)
+    return page(request, "message.html", context, status)

@@ -21,7 +21,7 @@ from bot.console.broadcast_pages import BroadcastPages
 from bot.console.escalation_pages import EscalationPages
 from bot.console.patient_pages import PatientPages
 from bot.console.protocol_pages import ProtocolPages
-from bot.console.rendering import TEMPLATES, message
+from bot.console.rendering import message, page
 from messages.i18n import pick_locale, translator
 from messages.triage import TriageRules
 from schedules.catalog import ProtocolCatalog
@@ -132,7 +132,7 @@ class _SignIn:
         context = {
             "secret": request.path_params["secret"], "lang": language, "t": translator(language),
         }  # fmt: skip
-        return TEMPLATES.TemplateResponse(request, "login.html", context)
+        return page(request, "login.html", context)
 
     async def login(self, request: Request) -> Response:
         form = await request.form()

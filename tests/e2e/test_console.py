@@ -68,6 +68,9 @@ async def test_staff_sign_in_with_the_bots_link_and_acknowledge_an_escalation(
     page = await browser.get("/console")
     assert page.status_code == 200
     assert "Glow Clinic" in page.text
+    assert page.headers["x-frame-options"] == "DENY"  # its buttons cannot be framed
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "private, no-store"
     assert "EMERGENCY" in page.text
     assert "can&#39;t breathe" in page.text  # the patient's words, escaped
     csrf = CSRF.search(page.text)
