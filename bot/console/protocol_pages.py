@@ -9,6 +9,7 @@ page left open never publishes over a version published since, unseen.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ from schedules.protocol_updates import Outcome, Proposal, PublishError
 from schedules.protocol_yaml import read_yaml
 
 MAX_UPLOAD_BYTES = 256 * 1024
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -120,6 +122,11 @@ class ProtocolPages:
         except PublishError as error:
             return render(request, signed, "message_nav.html", status=409, text=str(error))
         self._wake()
+        log.info(
+            "protocol published from the console: clinic %s v%s, %d treatments moved,"
+            " %d notes queued", signed.clinic_id,
+            outcome.protocol.version if outcome.protocol else None, outcome.moved, outcome.notified,
+        )  # fmt: skip
         return render(request, signed, "protocol_published.html", outcome=outcome)
 
     async def _publish(
