@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Page
 
 from schedules.models import EscalationState
 from tests.browser.conftest import Shots
 from tests.e2e.clinic_world import CLINIC, enrolled, reports, small_png, staff_joins
-from tests.e2e.harness import World, start_world, stop_world
+from tests.e2e.harness import Person, World, start_world, stop_world
 
 START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
 LINK = re.compile(r"http://\S+/console/login/\S+")
@@ -30,6 +30,18 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         yield started
     finally:
         await stop_world(started)
+
+
+async def signed_in(browser: Browser, member: Person, screen: dict[str, int]) -> Page:
+    """A page signed in to the console through the link the bot sent ``member``."""
+    await member.says("/console", expect="sign-in link")
+    link = LINK.search(member.bot_texts()[-1])
+    assert link is not None
+    page = await browser.new_page(viewport=screen)
+    await page.goto(link.group(0))
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/console")
+    return page
 
 
 @pytest.mark.parametrize("screen", [LAPTOP, PHONE], ids=["laptop", "phone"])
@@ -75,13 +87,7 @@ async def test_a_nurse_sees_a_photo_then_previews_and_sends_a_broadcast(
     pat = await enrolled(world)
     world.sandbox.user_sends_photo(pat.user_id, caption="is this peeling ok?", image=small_png())
     await world.sandbox.wait_for(lambda: len(world.sandbox.bot_messages(nurse.user_id)) > 1)
-    await nurse.says("/console", expect="sign-in link")
-    link = LINK.search(nurse.bot_texts()[-1])
-    assert link is not None
-    page = await browser.new_page(viewport=LAPTOP)
-    await page.goto(link.group(0))
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/console")
+    page = await signed_in(browser, nurse, LAPTOP)
     photo = page.locator("section.report img.photo")
     await photo.wait_for()
     assert await photo.evaluate("image => image.complete && image.naturalWidth") == 64
@@ -112,13 +118,7 @@ async def test_an_owner_fixes_a_protocol_sees_the_diff_and_publishes(
 ) -> None:
     owner = await staff_joins(world)  # the first member of a clinic is its owner
     pat = await enrolled(world)
-    await owner.says("/console", expect="sign-in link")
-    link = LINK.search(owner.bot_texts()[-1])
-    assert link is not None
-    page = await browser.new_page(viewport=LAPTOP)
-    await page.goto(link.group(0))
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/console")
+    page = await signed_in(browser, owner, LAPTOP)
     await page.get_by_role("link", name="Protocol").click()
     assert "microneedling version 1" in await page.locator("h2").first.inner_text()
 
