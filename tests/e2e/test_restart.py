@@ -66,6 +66,10 @@ class Run:
         finally:
             engine.dispose()
 
+    def starts(self) -> int:
+        """How many daemon processes have started (and logged so) on this run's log."""
+        return self.log.read_text(errors="replace").count("daemon started")
+
     def claimed_rows(self) -> int:
         engine = create_engine(f"sqlite:///{self.db_file}")
         try:
@@ -126,10 +130,12 @@ async def journey_with_interruption(run: Run, interrupt: signal.Signals) -> tupl
         if interrupt == signal.SIGTERM:
             assert run.claimed_rows() == 0, "a graceful stop releases its claims"
     delivered_before_restart = len(reminder_messages(run, pat.user_id))
-    # Two simulated days past the interruption at least: on a loaded machine the kill may
-    # come late, and the second process must still have days of reminders to carry on with.
-    horizon = max(START + HORIZON, run.clock.now() + timedelta(days=2))
     with run.daemon() as second:
+        # Two simulated days past the second process's start at least: on a loaded machine
+        # the kill and the start may come late (a simulated day is 2 s), and the second
+        # process must still have days of reminders to carry on with.
+        await run.sandbox.wait_for(lambda: run.starts() >= 2, timeout=60, what="a second start")
+        horizon = max(START + HORIZON, run.clock.now() + timedelta(days=2))
         await run.sandbox.wait_for(
             lambda: run.clock.now() > horizon and run.open_rows_due_by(horizon) == 0,
             timeout=90,
