@@ -100,11 +100,12 @@ def _finding(source: str, raw: Any, loc: Location, message: str) -> Finding:
 
 
 def _step_name(raw: Any, index: int) -> str:
-    step_id = _raw_step_id(raw, index)
+    step_id = raw_step_id(raw, index)
     return f'step "{step_id}" (steps[{index}])' if step_id else f"step steps[{index}]"
 
 
-def _raw_step_id(raw: Any, index: int) -> str | None:
+def raw_step_id(raw: Any, index: int) -> str | None:
+    """The ``id`` of ``steps[index]`` in a document as read, if it has a usable one."""
     steps = raw.get("steps") if isinstance(raw, Mapping) else None
     if not isinstance(steps, list) or not 0 <= index < len(steps):
         return None

@@ -2,9 +2,9 @@
 
 The cookie is signed (itsdangerous), HttpOnly, SameSite=Strict, Secure behind HTTPS, and
 lives for ``SESSION_HOURS``. It also carries the language the console speaks (the staff
-member's Telegram language at sign-in, or the one they chose). Every form carries the session's CSRF token, checked in
-constant time; SameSite=Strict already keeps other sites' forms out, the token keeps out
-everything else.
+member's Telegram language at sign-in, or the one they chose). Every form carries the
+session's CSRF token, checked in constant time; SameSite=Strict already keeps other sites'
+forms out, the token keeps out everything else.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from bot.console.rendering import message, render
 from messages.i18n import Translator
 from schedules import broadcasts
 from schedules.broadcasts import BroadcastError
-from schedules.catalog import latest_row
+from schedules.catalog import ProtocolCatalog, latest_row
 from schedules.clock import Clock
 from schedules.db import SessionFactory
 from schedules.models import Broadcast, BroadcastStatus
@@ -31,9 +31,17 @@ MAX_SESSIONS_LISTED = 6  # a longer course is offered as a whole only
 
 
 class BroadcastPages:
-    def __init__(self, sessions: SessionFactory, clock: Clock, *, wake: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        clock: Clock,
+        catalog: ProtocolCatalog,
+        *,
+        wake: Callable[[], None],
+    ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._catalog = catalog
         self._wake = wake
 
     async def overview(self, request: Request, signed: Signed) -> Response:
@@ -69,7 +77,7 @@ class BroadcastPages:
             )
             listed = [(b, await broadcasts.progress(db, b.id or 0)) for b in rows.all()]
             current = await latest_row(db, signed.clinic.protocol_slug)
-        spec = ProtocolSpec.model_validate(current.body) if current is not None else None
+        spec = await self._catalog.spec(current.id) if current and current.id else None
         return render(
             request, signed, "broadcasts.html", status,
             listed=listed, error=error, segments=_segment_choices(spec, signed.t), text=text,

@@ -22,13 +22,14 @@ from starlette.responses import Response
 from bot.console.auth import Signed
 from bot.console.rendering import render
 from schedules import protocol_updates
-from schedules.catalog import latest_row
+from schedules.catalog import ProtocolCatalog, latest_row
 from schedules.clock import Clock
 from schedules.db import SessionFactory
 from schedules.errors import ProtocolError
 from schedules.models import Protocol
-from schedules.protocol import ProtocolSpec, parse_protocol
+from schedules.protocol import ProtocolSpec, Step, parse_protocol
 from schedules.protocol_diff import Rewording, describe_timing, rewordings
+from schedules.protocol_problems import raw_step_id
 from schedules.protocol_updates import Outcome, Proposal, PublishError
 from schedules.protocol_yaml import read_yaml
 
@@ -49,11 +50,13 @@ class ProtocolPages:
         self,
         sessions: SessionFactory,
         clock: Clock,
+        catalog: ProtocolCatalog,
         *,
         wake: Callable[[], None],
     ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._catalog = catalog
         self._wake = wake
 
     async def overview(self, request: Request, signed: Signed) -> Response:
@@ -61,7 +64,7 @@ class ProtocolPages:
         async with self._sessions() as db:
             current = await latest_row(db, signed.clinic.protocol_slug)
             versions = await protocol_updates.clinic_versions(db, signed.clinic)
-        spec = ProtocolSpec.model_validate(current.body) if current is not None else None
+        spec = await self._catalog.spec(current.id) if current and current.id else None
         steps = [_step_row(spec, step, signed.language) for step in spec.steps] if spec else []
         return render(
             request, signed, "protocols.html",
@@ -161,12 +164,26 @@ class ProtocolPages:
                 proposal = await protocol_updates.propose(db, signed.clinic, spec)
         except PublishError as error:
             return render(request, signed, "message_nav.html", status=400, text=str(error))
+        reworded = await self._rewordings(proposal, spec, signed.language)
         return render(
             request, signed, "protocol_check.html",
             proposal=proposal, yaml=text, rollback_to=rollback_to, moved_on=moved_on,
-            base=_version_id(proposal.current), changes=[_change(line) for line in proposal.changes],
-            rewordings=_rewordings(proposal, spec, signed.language), default_note=protocol_updates.DEFAULT_NOTE,
+            base=_version_id(proposal.current), rewordings=reworded,
+            changes=[_change(line) for line in proposal.changes],
+            default_note=protocol_updates.DEFAULT_NOTE,
         )  # fmt: skip
+
+    async def _rewordings(
+        self, proposal: Proposal, spec: ProtocolSpec, language: str
+    ) -> list[Rewording]:
+        """The step texts publishing would reword, in the reader's language if the protocol
+        has it, else in the protocol's first language."""
+        current = proposal.current
+        if current is None or current.id is None:
+            return []
+        shown = language if language in spec.locales else spec.base_locale
+        old = await self._catalog.spec(current.id)
+        return [change for change in rewordings(old, spec) if change.locale == shown]
 
     def _problems(
         self,
@@ -209,7 +226,8 @@ def _located(text: str, error: ProtocolError) -> tuple[list[StepCheck], list[str
     except yaml.YAMLError:
         raw = None
     raw_steps = raw.get("steps") if isinstance(raw, dict) else None
-    steps = [StepCheck(_raw_name(step, index)) for index, step in enumerate(raw_steps or [])]
+    count = len(raw_steps) if isinstance(raw_steps, list) else 0
+    steps = [StepCheck(raw_step_id(raw, index) or f"steps[{index}]") for index in range(count)]
     general: list[str] = []
     for index, line in error.located:
         if index is not None and 0 <= index < len(steps):
@@ -219,24 +237,9 @@ def _located(text: str, error: ProtocolError) -> tuple[list[StepCheck], list[str
     return steps, general
 
 
-def _raw_name(step: object, index: int) -> str:
-    step_id = step.get("id") if isinstance(step, dict) else None
-    return step_id if isinstance(step_id, str) and step_id else f"steps[{index}]"
-
-
-def _step_row(spec: ProtocolSpec, step: Any, language: str) -> dict[str, str]:
+def _step_row(spec: ProtocolSpec, step: Step, language: str) -> dict[str, str]:
     text = step.text.get(language) or step.text.get(spec.base_locale) or ""
     return {"id": step.id, "kind": str(step.kind), "when": describe_timing(step), "text": text}
-
-
-def _rewordings(proposal: Proposal, spec: ProtocolSpec, language: str) -> list[Rewording]:
-    """The step texts publishing would reword, in the reader's language if the protocol has
-    it, else in the protocol's first language."""
-    if proposal.current is None:
-        return []
-    shown = language if language in spec.locales else spec.base_locale
-    old = ProtocolSpec.model_validate(proposal.current.body)
-    return [change for change in rewordings(old, spec) if change.locale == shown]
 
 
 def _change(line: str) -> dict[str, str]:

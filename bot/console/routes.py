@@ -55,8 +55,8 @@ def console_routes(deps: ConsoleDeps) -> list[BaseRoute]:
         tell_patient=deps.tell_patient, photo_bytes=deps.photo_bytes,
     )  # fmt: skip
     patients = PatientPages(deps.sessions, deps.clock)
-    sends = BroadcastPages(deps.sessions, deps.clock, wake=deps.wake)
-    protocols = ProtocolPages(deps.sessions, deps.clock, wake=deps.wake)
+    sends = BroadcastPages(deps.sessions, deps.clock, deps.catalog, wake=deps.wake)
+    protocols = ProtocolPages(deps.sessions, deps.clock, deps.catalog, wake=deps.wake)
     get, post = ["GET"], ["POST"]
     return [
         Route("/console/login/{secret}", sign.login_form, methods=get),
