@@ -7,7 +7,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests.e2e.harness import Person
+from schedules.console_links import create_link
+from schedules.models import Clinic, Staff, StaffRole
+from tests.e2e.harness import Person, World
 
 LINK = re.compile(r"http://\S+/console/login/(\S+)")
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -34,3 +36,19 @@ async def csrf_of(browser: httpx.AsyncClient, page: str) -> str:
     found = CSRF.search((await browser.get(page)).text)
     assert found is not None, f"no form on {page}"
     return found.group(1)
+
+
+async def another_clinics_owner_link(world: World) -> str:
+    """A sign-in link for the owner of a second clinic, "Elsewhere Skin"."""
+    now = world.clock.now()
+    async with world.daemon.sessions() as session:
+        other = Clinic(slug="elsewhere", name="Elsewhere Skin", created_at=now)
+        session.add(other)
+        await session.flush()
+        assert other.id is not None
+        stranger = Staff(clinic_id=other.id, user_id=7777, role=StaffRole.OWNER, created_at=now)
+        session.add(stranger)
+        await session.flush()
+        assert stranger.id is not None
+        secret = await create_link(session, stranger.id, now)
+    return f"{world.daemon.http_url}/console/login/{secret}"

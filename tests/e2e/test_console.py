@@ -15,11 +15,10 @@ from sqlmodel import select
 
 from bot.handlers.staff import seen_note
 from schedules.broadcasts import create_draft
-from schedules.console_links import create_link
-from schedules.models import Clinic, EscalationState, Patient, Staff, StaffRole
+from schedules.models import Clinic, EscalationState, Patient, Staff
 from schedules.segments import Everyone
 from tests.e2e.clinic_world import CLINIC, CODE, enrolled, reports, small_png, staff_joins
-from tests.e2e.console_client import CSRF, link_from_the_bot, sign_in
+from tests.e2e.console_client import CSRF, another_clinics_owner_link, link_from_the_bot, sign_in
 from tests.e2e.harness import World, start_world, stop_world
 
 START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
@@ -268,17 +267,7 @@ async def test_another_clinics_staff_get_404_and_never_see_the_report(
     world: World, browser: httpx.AsyncClient
 ) -> None:
     report_id = await an_emergency(world)
-    async with world.daemon.sessions() as session:
-        other = Clinic(slug="elsewhere", name="Elsewhere Skin", created_at=START)
-        session.add(other)
-        await session.flush()
-        assert other.id is not None
-        stranger = Staff(clinic_id=other.id, user_id=7777, role=StaffRole.OWNER, created_at=START)
-        session.add(stranger)
-        await session.flush()
-        assert stranger.id is not None
-        secret = await create_link(session, stranger.id, world.clock.now())
-    assert (await sign_in(browser, f"{browser.base_url}/console/login/{secret}")).status_code == 303
+    assert (await sign_in(browser, await another_clinics_owner_link(world))).status_code == 303
     page = await browser.get("/console")
     assert "Elsewhere Skin" in page.text
     assert "EMERGENCY" not in page.text
