@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
 from bot.sandbox import ControlError, Limits, Sandbox
+from tests.e2e.clinic_world import small_png
 
 TOKEN = "123456:TEST-token"
 PAT = 42
@@ -33,7 +35,7 @@ async def sandbox() -> AsyncIterator[Sandbox]:
 
 @pytest.fixture
 async def bot(sandbox: Sandbox) -> AsyncIterator[Bot]:
-    async with Bot(TOKEN, base_url=sandbox.base_url) as client:
+    async with Bot(TOKEN, base_url=sandbox.base_url, base_file_url=sandbox.base_file_url) as client:
         yield client
 
 
@@ -279,3 +281,21 @@ async def test_control_routes_for_photos_and_replies() -> None:
     assert (first["content"], first["caption"]) == ("photo", "healing")
     assert first["file_id"] == largest_file_id(update)
     assert (second["content"], second["reply_to"]) == ("text", photo_id)
+
+
+async def test_a_photo_sent_through_the_control_api_with_bytes_can_be_downloaded(
+    sandbox: Sandbox, bot: Bot
+) -> None:
+    picture = small_png()
+    async with aiohttp.ClientSession() as http:
+        users = f"{sandbox.url}/control/users/{PAT}"
+        content = base64.b64encode(picture).decode()
+        async with http.post(f"{users}/photo", json={"content": content}) as response:
+            assert response.status == 200
+        garbage = base64.b64encode(b"not an image").decode()
+        async with http.post(f"{users}/photo", json={"content": garbage}) as response:
+            assert response.status == 400
+    message = await only_message(bot)
+    assert message.photo
+    downloaded = await (await bot.get_file(message.photo[-1].file_id)).download_as_bytearray()
+    assert bytes(downloaded) == picture
