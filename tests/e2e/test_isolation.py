@@ -79,8 +79,11 @@ async def test_a_broadcast_reaches_only_its_own_clinics_patients(world: World) -
     assert still is not None
     assert still.status == BroadcastStatus.DRAFT
 
+    # The progress message goes out before the send is confirmed: wait for the delivery.
     await glow_owner.presses("Send now (1)", expect="📣 Broadcast #")
-    await world.settle()
-    assert NEWS in glow_patient.bot_texts()
+    await world.sandbox.wait_for(
+        lambda: NEWS in glow_patient.bot_texts(), timeout=15, what="Glow's patient reached"
+    )
+    await world.settle()  # anything else the pass would send has gone too
     assert NEWS not in bright_patient.bot_texts()
     assert NEWS not in bright_owner.bot_texts()
