@@ -31,7 +31,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         skips.append(("slow", f"long variant: set {SLOW_VARIABLE}=1 to run it"))
     postgres_pass = e2e_database() == "postgres"
     if postgres_pass:
-        skips.append(("own_database", "chooses its own database: run in the SQLite pass"))
+        skips.append(("own_database", "uses no e2e world: run in the first pass only"))
     for item in items:
         for keyword, reason in skips:
             if keyword in item.keywords:

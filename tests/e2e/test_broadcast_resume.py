@@ -37,6 +37,9 @@ from schedules.models import (
 from schedules.segments import Everyone
 from tests.e2e.daemon_process import daemon_process
 
+# Its daemon keeps its data in a SQLite file of its own: the Postgres pass skips it.
+pytestmark = pytest.mark.own_database
+
 START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
 # The broadcaster's lease is clock time (2 min): at 100× it lapses 1.2 real seconds after a kill.
 SPEED = 100.0

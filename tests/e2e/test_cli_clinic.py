@@ -11,6 +11,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from bot.qr import PNG_SIGNATURE, qr_png
 from tests.e2e.harness import start_world, stop_world
 
@@ -48,6 +50,7 @@ def links(output: str) -> dict[str, str]:
     return found
 
 
+@pytest.mark.own_database
 def test_create_prints_the_slug_the_patient_link_and_an_owner_invite(tmp_path: Path) -> None:
     result = create(tmp_path, "--bot-username", "glow_aftercare_bot")
     assert result.returncode == 0, result.stderr
@@ -59,6 +62,7 @@ def test_create_prints_the_slug_the_patient_link_and_an_owner_invite(tmp_path: P
     assert "Owner invite (single use, expires" in result.stdout
 
 
+@pytest.mark.own_database
 def test_the_bot_username_comes_from_the_environment_by_default(tmp_path: Path) -> None:
     env_run = aftercare(
         "clinic", "create", "--name", "Glow", "--tz", "UTC", "--phone", "1",
@@ -71,6 +75,7 @@ def test_the_bot_username_comes_from_the_environment_by_default(tmp_path: Path) 
     assert links(default_run.stdout)["bot"] == "aftercare_sandbox_bot"
 
 
+@pytest.mark.own_database
 def test_a_second_clinic_of_the_same_name_gets_its_own_slug(tmp_path: Path) -> None:
     assert create(tmp_path).returncode == 0
     second = create(tmp_path)
@@ -78,6 +83,7 @@ def test_a_second_clinic_of_the_same_name_gets_its_own_slug(tmp_path: Path) -> N
     assert "Created clinic glow-clinic-madrid-2 " in second.stdout
 
 
+@pytest.mark.own_database
 def test_list_shows_each_clinic_with_its_counts(tmp_path: Path) -> None:
     create(tmp_path, "--slug", "glow")
     result = aftercare("clinic", "list", "--json", "--database-url", database(tmp_path))
@@ -96,6 +102,7 @@ def test_list_shows_each_clinic_with_its_counts(tmp_path: Path) -> None:
     assert "glow" in table.stdout
 
 
+@pytest.mark.own_database
 def test_qr_writes_a_png_of_the_patient_link(tmp_path: Path) -> None:
     made = create(tmp_path, "--slug", "glow")
     target = tmp_path / "glow.png"
@@ -110,6 +117,7 @@ def test_qr_writes_a_png_of_the_patient_link(tmp_path: Path) -> None:
     assert url in result.stdout
 
 
+@pytest.mark.own_database
 def test_errors_are_plain_messages_with_exit_code_2(tmp_path: Path) -> None:
     bad_zone = aftercare(
         "clinic", "create", "--name", "Glow", "--tz", "Mars/Olympus", "--phone", "1",

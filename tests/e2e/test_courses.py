@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlmodel import col, select
 
 from schedules.models import Reminder, ReminderStatus, Treatment
@@ -235,6 +236,7 @@ async def test_the_course_can_be_changed_in_settings_and_the_plan_follows(
     ]
 
 
+@pytest.mark.own_database
 def test_plan_shows_a_collagen_course_without_a_chat(tmp_path: Path) -> None:
     base = ("plan", "--treated", "2026-03-28T10:00", "--tz", "Europe/London", "--json")
     first = aftercare(*base, "--course", "collagen", cwd=tmp_path)
@@ -253,6 +255,7 @@ def test_plan_shows_a_collagen_course_without_a_chat(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.own_database
 def test_plan_refuses_an_unknown_course() -> None:
     result = aftercare("plan", "--treated", "2026-03-28T10:00", "--tz", "UTC", "--course", "x")
     assert result.returncode == 2

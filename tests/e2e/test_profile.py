@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from bot.sandbox.model import TranscriptEntry
@@ -311,6 +312,7 @@ def plan_steps(tmp_path: Path, *answers: str) -> set[str]:
     return {row["step"] for row in json.loads(result.stdout)}
 
 
+@pytest.mark.own_database
 def test_the_plan_command_takes_the_profile_answers(tmp_path: Path) -> None:
     plain = plan_steps(tmp_path)
     answered = plan_steps(tmp_path, "--skin", "dry", "--pigmentation")

@@ -31,6 +31,9 @@ from schedules.outbound import (
     Unreachable,
 )
 
+# The sender alone, no database: the Postgres pass of the e2e worlds skips it.
+pytestmark = pytest.mark.own_database
+
 TOKEN = "123456:TEST-token-for-the-sender"
 START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
 PAT = 4242
