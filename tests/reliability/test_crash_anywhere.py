@@ -52,12 +52,12 @@ from schedules.protocol import bundled_protocol
 from tests.e2e.daemon_process import daemon_process
 
 START = datetime(2026, 3, 27, 6, 0, tzinfo=UTC)  # a Friday; DST starts in Europe on Sunday
-# One real second is 20 simulated minutes. A restart (about 2-4 real seconds under load, plus
-# the 1 s claim lease) costs at most ~1.5 simulated hours; treatments fall between 09:00 and
-# 13:00 local, so every message is due before 16:00 local, five hours clear of quiet hours
-# (21:00) and more than the shortest lateness grace of the steps that can come due (6 h):
-# a restart never turns a reminder stale, so every due reminder must be SENT.
-SPEED = 1200.0
+# One real second is 10 simulated minutes. Treatments fall between 09:00 and 13:00 local, so
+# every message is due before 16:00 local, five hours clear of quiet hours (21:00) and of the
+# shortest lateness grace of the steps that can come due (6 h): only a daemon held up for 30
+# real seconds (a restart takes 1-4, plus the 1 s claim lease) could turn a reminder stale,
+# so every due reminder must be SENT, even on a loaded machine.
+SPEED = 600.0
 ZONES = (
     "Pacific/Auckland",
     "Australia/Sydney",
@@ -327,10 +327,10 @@ class CrashReport:
 
 async def crash_anywhere(run: CrashRun, *, kills: int, patients: int, seed: int) -> CrashReport:
     rng = random.Random(seed)
-    # A kill cycle takes 1-4 real seconds, 20-80 simulated minutes: treatments spread over
-    # half an hour per kill keep reminders falling due (three per patient in its first three
-    # hours) through every cycle, and often several at once.
-    span = timedelta(minutes=30 * kills)
+    # A kill cycle takes 1-4 real seconds, 10-40 simulated minutes: treatments spread over
+    # a quarter of an hour per kill keep reminders falling due (three per patient in its
+    # first three hours) through every cycle, and often several at once.
+    span = timedelta(minutes=15 * kills)
     chats = await enrol_busy_schedule(run.url, run.sandbox, rng, patients=patients, span=span)
     moments = []
     for _ in range(kills):

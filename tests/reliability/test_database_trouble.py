@@ -114,7 +114,8 @@ async def cut_connections_while_sending(
     async with server.database() as url:
         database = make_url(url).database
         assert database is not None
-        await enrol_busy_schedule(url, sandbox, rng, patients=40, span=timedelta(hours=cuts))
+        span = timedelta(minutes=30 * cuts)
+        await enrol_busy_schedule(url, sandbox, rng, patients=50, span=span)
         done: list[Cut] = []
         with daemon_process(
             api_base_url=sandbox.base_url,
@@ -138,7 +139,8 @@ async def cut_connections_while_sending(
                     break
                 await asyncio.sleep(rng.uniform(0.0, 0.04))  # a random instant inside the flow
                 done.append(Cut(sends(), await terminate_connections(server, database)))
-            horizon = clock.now() + timedelta(minutes=30)
+            # Every patient treated by then: at least their two day-0 reminders are due.
+            horizon = max(clock.now(), START + span) + timedelta(minutes=30)
 
             async def all_due_sent() -> bool:
                 return clock.now() > horizon and open_due_by(await outbox(url), horizon) == 0
