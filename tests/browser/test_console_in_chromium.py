@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,10 +12,10 @@ from playwright.async_api import Browser, Page
 
 from schedules.models import EscalationState
 from tests.browser.conftest import Shots
-from tests.e2e.clinic_world import CLINIC, enrolled, reports, small_png, staff_joins
-from tests.e2e.harness import Person, World, start_world, stop_world
+from tests.e2e.clinic_world import enrolled, reports, small_png, staff_joins
+from tests.e2e.console_client import console_world
+from tests.e2e.harness import Person, World
 
-START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
 LINK = re.compile(r"http://\S+/console/login/\S+")
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1280, "height": 800}
@@ -25,11 +24,8 @@ PROTOCOL_V2 = (Path(__file__).parents[1] / "data/protocols/updates/glow_v2.yaml"
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    started = await start_world(tmp_path, START, http_port=0, **CLINIC)
-    try:
+    async with console_world(tmp_path) as started:
         yield started
-    finally:
-        await stop_world(started)
 
 
 async def signed_in(browser: Browser, member: Person, screen: dict[str, int]) -> Page:

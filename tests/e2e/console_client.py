@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
 from schedules.console_links import create_link
 from schedules.models import Clinic, Staff, StaffRole
-from tests.e2e.harness import Person, World
+from tests.e2e.clinic_world import CLINIC
+from tests.e2e.harness import Person, World, start_world, stop_world
 
+START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
 LINK = re.compile(r"http://\S+/console/login/(\S+)")
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@asynccontextmanager
+async def console_world(tmp_path: Path) -> AsyncIterator[World]:
+    """Glow Clinic's daemon at START, its HTTP server (and so the console) on a free port."""
+    world = await start_world(tmp_path, START, http_port=0, **CLINIC)
+    try:
+        yield world
+    finally:
+        await stop_world(world)
 
 
 async def link_from_the_bot(nurse: Person) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -17,20 +17,22 @@ from bot.handlers.staff import seen_note
 from schedules.broadcasts import create_draft
 from schedules.models import Clinic, EscalationState, Patient, Staff
 from schedules.segments import Everyone
-from tests.e2e.clinic_world import CLINIC, CODE, enrolled, reports, small_png, staff_joins
-from tests.e2e.console_client import CSRF, another_clinics_owner_link, link_from_the_bot, sign_in
-from tests.e2e.harness import World, start_world, stop_world
-
-START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
+from tests.e2e.clinic_world import CODE, enrolled, reports, small_png, staff_joins
+from tests.e2e.console_client import (
+    CSRF,
+    START,
+    another_clinics_owner_link,
+    console_world,
+    link_from_the_bot,
+    sign_in,
+)
+from tests.e2e.harness import World
 
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    started = await start_world(tmp_path, START, http_port=0, **CLINIC)
-    try:
+    async with console_world(tmp_path) as started:
         yield started
-    finally:
-        await stop_world(started)
 
 
 @pytest.fixture

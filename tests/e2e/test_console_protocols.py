@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -14,16 +13,17 @@ import pytest
 from sqlmodel import col, select
 
 from schedules.models import Clinic, Protocol, ReminderStatus, Staff, StaffRole
-from tests.e2e.clinic_world import CLINIC, enrolled, staff_joins
+from tests.e2e.clinic_world import enrolled, staff_joins
 from tests.e2e.console_client import (
+    START,
     another_clinics_owner_link,
+    console_world,
     csrf_of,
     link_from_the_bot,
     sign_in,
 )
-from tests.e2e.harness import World, start_world, stop_world
+from tests.e2e.harness import World
 
-START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
 DATA = Path(__file__).parents[1] / "data" / "protocols"
 V2 = (DATA / "updates" / "glow_v2.yaml").read_text()
 NEW_STEP = "red-flag-check-day-3"
@@ -32,11 +32,8 @@ OWNER = 7
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    started = await start_world(tmp_path, START, http_port=0, **CLINIC)
-    try:
+    async with console_world(tmp_path) as started:
         yield started
-    finally:
-        await stop_world(started)
 
 
 @pytest.fixture
