@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from bot.console.auth import Signed
 from bot.console.rendering import render
+from messages.render import render_step
 from schedules import protocol_updates
 from schedules.catalog import ProtocolCatalog, latest_row
 from schedules.clock import Clock
@@ -238,7 +239,9 @@ def _located(text: str, error: ProtocolError) -> tuple[list[StepCheck], list[str
 
 
 def _step_row(spec: ProtocolSpec, step: Step, language: str) -> dict[str, str]:
-    text = step.text.get(language) or step.text.get(spec.base_locale) or ""
+    """A step as a patient reads it: in the reader's language if the protocol has it, its
+    placeholders filled as in the reminders the bot sends."""
+    text = render_step(spec, step.id, language).text
     return {"id": step.id, "kind": str(step.kind), "when": describe_timing(step), "text": text}
 
 

@@ -4,6 +4,7 @@ never publishes over a version published since; another clinic never sees this o
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -75,6 +76,17 @@ async def versions(world: World) -> list[tuple[str, int]]:
     async with world.daemon.sessions() as session:
         rows = await session.exec(select(Protocol).order_by(col(Protocol.id)))
         return [(row.slug, row.version) for row in rows.all()]
+
+
+async def test_the_steps_read_as_the_patients_receive_them(
+    world: World, owner: httpx.AsyncClient
+) -> None:
+    patient = await enrolled(world)
+    [warning] = [text for text in patient.bot_texts() if "please tell" in text]
+    overview = html.unescape((await owner.get("/console/protocols")).text)
+    assert 'id="step-contraindications"' in overview
+    assert warning in overview  # the placeholders filled as in the reminder
+    assert "{clinic_name}" not in overview
 
 
 async def test_an_owner_sees_problems_beside_their_step_and_nothing_is_published(
