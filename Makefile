@@ -31,9 +31,9 @@ typecheck: $(STAMP)
 
 # Two passes on two workers: everything (the e2e worlds on SQLite; every db_url test on
 # SQLite and Postgres), then the e2e suite again with its worlds on Postgres. Three workers
-# were faster (8m17 vs 9m00) but starved the fast-clock daemons of the crash and restart
-# tests until their late policy skipped reminders; two until those tests are made robust. With ARGS
-# (a path, -k ...) only the first pass runs; AFTERCARE_E2E_DATABASE picks its worlds' DB.
+# gain little on 2 cores (6m01 vs 6m24 in one clean-clone run) and load the fast-clock daemon
+# tests harder. With ARGS (a path, -k ...) only the first pass runs;
+# AFTERCARE_E2E_DATABASE picks its worlds' DB.
 PYTEST := $(BIN)/pytest -n $(or $(WORKERS),2)
 
 # The browser tests drive Debian's chromium (never a browser a test tool downloads).
