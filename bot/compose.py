@@ -8,7 +8,7 @@ which actions a step offers.
 from __future__ import annotations
 
 from messages.i18n import Translator, translator
-from messages.render import render_step
+from messages.render import clinic_context, render_step
 from schedules.dispatcher import DueMessage
 from schedules.outbound import Button, Outbound
 from schedules.protocol import Action
@@ -39,7 +39,12 @@ ANSWERS_IN_ONE_ROW = 3  # "Yes / Not yet / Not sure" fit on a phone's row; six d
 
 def compose(due: DueMessage) -> Outbound:
     rendered = render_step(
-        due.spec, due.step_id, due.patient.locale, course=due.course, session=due.course_number
+        due.spec,
+        due.step_id,
+        due.patient.locale,
+        clinic_context(due.clinic_name),
+        course=due.course,
+        session=due.course_number,
     )
     rows: list[tuple[Button, ...]] = []
     answers = tuple(

@@ -274,6 +274,7 @@ class Daemon:
             lease=self._lease,
             max_attempts=self.settings.max_send_attempts,
             unrecorded=self.settings.unrecorded_sends,
+            default_clinic=self.settings.clinic_slug,
         )
         return Dispatcher(self.sessions, self.clock, self._sender, compose, self.catalog, config)
 

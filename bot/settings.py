@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from messages.render import UNNAMED_CLINIC
 from schedules.errors import AftercareError
 
 
@@ -34,7 +35,7 @@ class Settings(BaseSettings):
         description="Unix time at which a fast clock shows clock_start; processes sharing it agree",
     )
     clinic_slug: str = Field(default="clinic", description="Id of the clinic patients join")
-    clinic_name: str = Field(default="your clinic", description="Clinic name shown to patients")
+    clinic_name: str = Field(default=UNNAMED_CLINIC, description="Clinic name shown to patients")
     clinic_timezone: str = Field(default="UTC", description="The clinic's own timezone")
     clinic_phone: str | None = Field(default=None, description="Contact line given to patients")
     clinic_emergency_number: str | None = Field(

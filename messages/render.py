@@ -15,6 +15,8 @@ from schedules.protocol import PLACEHOLDERS, ProtocolSpec
 
 TELEGRAM_TEXT_LIMIT = 4096
 MAX_VALUE_CHARS = 200
+# The operator's clinic before it is given a name (AFTERCARE_CLINIC_NAME's default).
+UNNAMED_CLINIC = "your clinic"
 
 NEUTRAL_VALUES: Mapping[str, Mapping[str, str]] = {
     "clinic_name": {
@@ -86,6 +88,14 @@ def render_step(
         for answer in step.answers or ()
     )
     return Rendered(text=_clip(text), choices=choices)
+
+
+def clinic_context(name: str | None) -> dict[str, str]:
+    """The values a clinic puts into its patients' messages: its name, unless it has none
+    (then the neutral words, in the patient's language, fill in)."""
+    if not name or name.strip().casefold() == UNNAMED_CLINIC:
+        return {}
+    return {"clinic_name": name}
 
 
 def _in_locale(texts: Mapping[str, str], locale: str, base: str) -> str:

@@ -161,6 +161,28 @@ async def clinic_by_patient_code(session: AsyncSession, code: str) -> Clinic | N
     ).first()
 
 
+async def clinic_names(
+    session: AsyncSession, patient_ids: set[int], default_slug: str
+) -> dict[int, str]:
+    """Each patient's clinic's name; patients of no clinic have the default clinic's."""
+    rows = (
+        await session.exec(
+            select(Patient.id, Clinic.name)
+            .outerjoin(Clinic, col(Clinic.id) == col(Patient.clinic_id))
+            .where(col(Patient.id).in_(patient_ids))
+        )
+    ).all()
+    default = None
+    if any(name is None for _, name in rows):
+        default = await clinic_by_slug(session, default_slug)
+    fallback = default.name if default is not None else None
+    return {
+        patient_id: name
+        for patient_id, name in ((p, n or fallback) for p, n in rows)
+        if patient_id is not None and name is not None
+    }
+
+
 async def clinic_of(session: AsyncSession, patient: Patient, default_slug: str) -> Clinic | None:
     if patient.clinic_id is not None:
         return await session.get(Clinic, patient.clinic_id)

@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from schedules import store
 from schedules.catalog import ProtocolCatalog
+from schedules.clinics import clinic_names
 from schedules.clock import Clock, sleep_on
 from schedules.db import SessionFactory, connection_lost
 from schedules.models import Patient, PatientStatus, Reminder, ReminderStatus, Treatment
@@ -61,6 +62,7 @@ class DueMessage:
     # The treatment's course and session number ("treatment 2 of 3"), for the words.
     course: str | None = None
     course_number: int = 1
+    clinic_name: str | None = None  # the patient's clinic, for ``{clinic_name}``
 
 
 Compose = Callable[[DueMessage], Outbound]
@@ -96,6 +98,8 @@ class DispatchConfig:
     # Sends answered by Telegram and not yet recorded, at most, at any moment: the most
     # messages one kill -9 can make us send twice. 1 keeps DESIGN promise 1.
     unrecorded: int = 1
+    # The clinic of patients who joined no clinic in particular (the operator's).
+    default_clinic: str = ""
 
 
 @dataclass
@@ -103,6 +107,7 @@ class _Batch:
     reminders: list[Reminder]
     protocol_of: dict[int, int]
     course_of: dict[int, tuple[str, int]] = field(default_factory=dict)
+    clinic_name_of: dict[int, str] = field(default_factory=dict)  # by patient id
     newest_due: dict[tuple[int, str], int] = field(default_factory=dict)
 
 
@@ -175,6 +180,9 @@ class Dispatcher:
                 reminders,
                 protocol_of={t.id: t.protocol_id for t in found if t.id is not None},
                 course_of={t.id: (t.course, t.course_number) for t in found if t.id is not None},
+                clinic_name_of=await clinic_names(
+                    session, {r.patient_id for r in reminders}, self._config.default_clinic
+                ),
             )
         for r in reminders:
             key = (r.treatment_id, r.step_id)
@@ -269,6 +277,7 @@ class Dispatcher:
                 spec=spec,
                 course=course,
                 course_number=course_number,
+                clinic_name=batch.clinic_name_of.get(reminder.patient_id),
             )
         )
         # Patients' runs wait for their chats side by side; only the send and its record

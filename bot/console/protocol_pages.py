@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from bot.console.auth import Signed
 from bot.console.rendering import render
-from messages.render import render_step
+from messages.render import clinic_context, render_step
 from schedules import protocol_updates
 from schedules.catalog import ProtocolCatalog, latest_row
 from schedules.clock import Clock
@@ -66,7 +66,11 @@ class ProtocolPages:
             current = await latest_row(db, signed.clinic.protocol_slug)
             versions = await protocol_updates.clinic_versions(db, signed.clinic)
         spec = await self._catalog.spec(current.id) if current and current.id else None
-        steps = [_step_row(spec, step, signed.language) for step in spec.steps] if spec else []
+        steps = (
+            [_step_row(spec, step, signed.language, signed.clinic.name) for step in spec.steps]
+            if spec
+            else []
+        )
         return render(
             request, signed, "protocols.html",
             current=current, steps=steps, versions=list(reversed(versions)),
@@ -238,10 +242,10 @@ def _located(text: str, error: ProtocolError) -> tuple[list[StepCheck], list[str
     return steps, general
 
 
-def _step_row(spec: ProtocolSpec, step: Step, language: str) -> dict[str, str]:
+def _step_row(spec: ProtocolSpec, step: Step, language: str, clinic: str) -> dict[str, str]:
     """A step as a patient reads it: in the reader's language if the protocol has it, its
     placeholders filled as in the reminders the bot sends."""
-    text = render_step(spec, step.id, language).text
+    text = render_step(spec, step.id, language, clinic_context(clinic)).text
     return {"id": step.id, "kind": str(step.kind), "when": describe_timing(step), "text": text}
 
 

@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.qr import PNG_SIGNATURE, qr_png
+from messages.render import render_step
 from schedules.clinics import create_clinic
 from schedules.models import Clinic, Staff, StaffRole, SymptomReport, Treatment
 from schedules.protocol import bundled_protocol
@@ -199,6 +200,22 @@ async def test_a_patient_enrols_through_a_clinics_link_and_only_its_staff_hear_o
     async with world.daemon.sessions() as session:
         assert (await session.get(SymptomReport, report.id)).state == "open"  # type: ignore[union-attr]
     assert alert.buttons  # Glow's own alert still waits for Glow
+
+
+async def test_reminders_name_the_patients_clinic_and_the_unnamed_one_neutrally(
+    world: World,
+) -> None:
+    glow = await new_clinic(world, "Glow Clinic")
+    glowing, unassigned = world.person(1001), world.person(1002)
+    await glowing.enrols(start=f"/start c-{glow.patient_code}")
+    await unassigned.enrols()  # the operator's clinic, which has no name in this world
+    await world.settle()
+    spec = bundled_protocol()
+    named = render_step(spec, "contraindications", "en", {"clinic_name": "Glow Clinic"}).text
+    assert "please tell Glow Clinic" in named
+    assert named in glowing.bot_texts()
+    assert render_step(spec, "contraindications", "en").text in unassigned.bot_texts()
+    assert not any("Glow Clinic" in text for text in unassigned.bot_texts())
 
 
 async def test_a_patient_with_a_treatment_stays_with_their_clinic(world: World) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from messages.render import NEUTRAL_VALUES, Choice, render_step
+from messages.render import NEUTRAL_VALUES, UNNAMED_CLINIC, Choice, clinic_context, render_step
 from schedules.errors import ProtocolError
 from schedules.protocol import PLACEHOLDERS, ProtocolSpec, bundled_protocol, parse_protocol
 
@@ -143,3 +143,23 @@ def test_rendering_a_stored_spec_gives_the_same_words() -> None:
     stored = ProtocolSpec.model_validate(SPEC.model_dump(mode="json"))
     for step in SPEC.steps:
         assert render_step(stored, step.id, "ru") == render_step(SPEC, step.id, "ru")
+
+
+@pytest.mark.parametrize("name", [None, "", UNNAMED_CLINIC, " Your Clinic "])
+def test_a_clinic_without_a_name_leaves_the_neutral_words_in_the_patients_language(
+    name: str | None,
+) -> None:
+    spec = bundled_protocol()
+    spanish = render_step(spec, "contraindications", "es", clinic_context(name)).text
+    assert "tu clínica" in spanish
+    assert "your clinic" not in spanish.casefold()
+
+
+def test_a_named_clinic_is_named_wherever_a_text_has_the_placeholder() -> None:
+    spec = bundled_protocol()
+    words = spec.step("contraindications").text
+    with_name = [locale for locale, text in words.items() if "{clinic_name}" in text]
+    assert {"en", "es", "de"} <= set(with_name)  # Russian words it without the name
+    for locale in with_name:
+        text = render_step(spec, "contraindications", locale, clinic_context("Glow Clinic")).text
+        assert "Glow Clinic" in text, locale
