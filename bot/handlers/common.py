@@ -15,8 +15,9 @@ from telegram.ext import ApplicationHandlerStop, CallbackContext, CallbackQueryH
 
 from bot.services import services
 from messages.i18n import Translator, pick_locale, translator
+from messages.render import clinic_context
 from schedules.clock import Clock
-from schedules.models import Patient
+from schedules.models import Clinic, Patient
 
 Rows = Sequence[Sequence[tuple[str, str]]]
 Context = CallbackContext[Any, Any, Any, Any]
@@ -38,6 +39,13 @@ def speak(update: Update, patient: Patient | None) -> Translator:
         return translator(patient.locale)
     user = update.effective_user
     return translator(pick_locale(user.language_code if user else None))
+
+
+def clinic_as_patients_read_it(clinic: Clinic | None, t: Translator) -> str:
+    """The clinic's name, or "your clinic" in the patient's language while it has none."""
+    if clinic is None or not clinic_context(clinic.name):
+        return t("your clinic")
+    return clinic.name
 
 
 def local_now(patient: Patient, clock: Clock) -> datetime:

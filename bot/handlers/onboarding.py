@@ -21,6 +21,7 @@ from bot.handlers.common import (
     Rows,
     button_data,
     chat_id_of,
+    clinic_as_patients_read_it,
     close_buttons,
     find_patient,
     on_button,
@@ -35,6 +36,7 @@ from bot.handlers.treatment import ask_treatment
 from bot.services import services
 from messages.formatting import country_name, local_clock
 from messages.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES, Translator, pick_locale, translator
+from messages.render import clinic_context
 from schedules.clinics import Enrolment, enrol_patient, read_start_payload
 from schedules.models import Clinic, Patient, PatientStatus
 from schedules.zones import common_countries, country_timezones, find_timezones, is_valid_timezone
@@ -94,7 +96,7 @@ async def _patient_for_start(
 
 def welcome(t: Translator, clinic: Clinic | None) -> str:
     """The first words, naming the clinic when the patient came through its link."""
-    if clinic is None:
+    if clinic is None or not clinic_context(clinic.name):
         return t(
             "Hello! I'm your clinic's aftercare assistant. I'll send you the right care tips at the right time after your treatment."
         )
@@ -107,11 +109,11 @@ def welcome(t: Translator, clinic: Clinic | None) -> str:
 def _kept_at(t: Translator, enrolment: Enrolment) -> str:
     """Why a patient with a treatment under way stays with their clinic."""
     assert enrolment.refused is not None
-    current = enrolment.clinic.name if enrolment.clinic else t("your clinic")
+    current = clinic_as_patients_read_it(enrolment.clinic, t)
     return t(
         "Your current treatment's aftercare is with {current}, so I'll keep you with them. If {new} is treating you now, please ask them to help you move.",
         current=current,
-        new=enrolment.refused.name,
+        new=clinic_as_patients_read_it(enrolment.refused, t),
     )
 
 

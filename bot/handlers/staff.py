@@ -22,7 +22,16 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.alerts import alert_text, finding_labels
-from bot.handlers.common import Context, Rows, button_data, chat_id_of, keyboard, say, speak
+from bot.handlers.common import (
+    Context,
+    Rows,
+    button_data,
+    chat_id_of,
+    clinic_as_patients_read_it,
+    keyboard,
+    say,
+    speak,
+)
 from bot.qr import qr_png
 from bot.services import services
 from messages.formatting import local_moment
@@ -340,14 +349,14 @@ async def reply_to_patient(update: Update, context: Context) -> bool:
 def seen_note(patient: Patient, clinic: Clinic | None) -> str:
     """Tells the patient a person at the clinic has their report (in their language)."""
     t = translator(patient.locale)
-    name = clinic.name if clinic else t("your clinic")
+    name = clinic_as_patients_read_it(clinic, t)
     return t("The team at {clinic} has seen your message and will be in touch.", clinic=name)
 
 
 def relayed(patient: Patient, clinic: Clinic | None, text: str) -> str:
     """A staff member's words, introduced in the patient's language."""
     t = translator(patient.locale)
-    name = clinic.name if clinic else t("your clinic")
+    name = clinic_as_patients_read_it(clinic, t)
     return t("Message from {clinic}:", clinic=name) + "\n\n" + text[:3500]
 
 

@@ -20,6 +20,7 @@ from bot.handlers.common import (
     Context,
     button_data,
     chat_id_of,
+    clinic_as_patients_read_it,
     close_buttons,
     find_patient,
     say,
@@ -121,7 +122,7 @@ def routing(level: str, where: Situation, t: Translator) -> str:
     """What happens next, true to whether anyone at the clinic can be alerted."""
     if Level(level) < Level.ROUTINE_FOLLOWUP:
         return ""  # expected: the guidance is the answer
-    name = where.clinic.name if where.clinic else t("your clinic")
+    name = clinic_as_patients_read_it(where.clinic, t)
     phone = where.clinic.phone if where.clinic else None
     if where.staff_reachable and level in (Level.EMERGENCY, Level.URGENT):
         told = t("I've alerted the team at {clinic}; they will contact you today.").format(
@@ -238,7 +239,7 @@ async def photo_from_patient(update: Update, context: Context, patient: Patient)
         text=caption, source="photo", photo=message.photo[-1].file_id,
     )  # fmt: skip
     t = translator(patient.locale)
-    name = where.clinic.name if where.clinic else t("your clinic")
+    name = clinic_as_patients_read_it(where.clinic, t)
     seen = (
         t("I've sent your photo to the team at {clinic}. A member of staff will look at it.")
         if where.staff_reachable

@@ -12,7 +12,8 @@ import pytest
 from sqlmodel import col, select
 
 from bot.qr import PNG_SIGNATURE, qr_png
-from messages.render import render_step
+from messages.i18n import translator
+from messages.render import UNNAMED_CLINIC, render_step
 from schedules.clinics import create_clinic
 from schedules.models import Clinic, Staff, StaffRole, SymptomReport, Treatment
 from schedules.protocol import bundled_protocol
@@ -216,6 +217,25 @@ async def test_reminders_name_the_patients_clinic_and_the_unnamed_one_neutrally(
     assert named in glowing.bot_texts()
     assert render_step(spec, "contraindications", "en").text in unassigned.bot_texts()
     assert not any("Glow Clinic" in text for text in unassigned.bot_texts())
+
+
+async def test_a_clinic_without_a_name_is_your_clinic_in_the_patients_language(
+    world: World,
+) -> None:
+    async with world.daemon.sessions() as session:
+        unnamed = (await session.exec(select(Clinic))).one()  # the operator's, never named
+    assert unnamed.name == UNNAMED_CLINIC
+    t = translator("es")
+    pat = world.person(1003, language_code="es")
+    hello = await pat.says(
+        f"/start c-{unnamed.patient_code}", expect=t("Which language would you like?")
+    )
+    generic = t(
+        "Hello! I'm your clinic's aftercare assistant. I'll send you the right care tips at"
+        " the right time after your treatment."
+    )
+    assert (hello.text or "").startswith(generic)
+    assert "your clinic" not in (hello.text or "")
 
 
 async def test_a_patient_with_a_treatment_stays_with_their_clinic(world: World) -> None:
