@@ -84,10 +84,10 @@ def rewordings(old: ProtocolSpec, new: ProtocolSpec) -> list[Rewording]:
 
 
 def describe_timing(step: Step) -> str:
-    """A step's timing as an owner reads it: ``after 24h``, ``day 3 10:30``, ..."""
+    """A step's timing as an owner reads it: ``at once``, ``after 24h``, ``day 3 10:30``..."""
     timing = step.timing()
     if isinstance(timing, AfterTiming):
-        text = f"after {_duration(timing.offset)}"
+        text = f"after {_duration(timing.offset)}" if timing.offset else "at once"
     elif isinstance(timing, IntervalTiming):
         text = f"every {_duration(timing.interval)} until {format_local_time(timing.until)}"
         if step.max_occurrences is not None:

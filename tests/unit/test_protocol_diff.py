@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from schedules.protocol import ProtocolSpec, bundled_protocol
-from schedules.protocol_diff import changed, changed_step_ids, diff, rewordings, same_content
+from schedules.protocol_diff import (
+    changed,
+    changed_step_ids,
+    describe_timing,
+    diff,
+    rewordings,
+    same_content,
+)
 
 Data = dict[str, Any]
 
@@ -195,3 +202,9 @@ def test_a_reordered_step_is_one_line(base: ProtocolSpec) -> None:
 )
 def test_words_both_sides_share_are_said_once(before: str, after: str, line: str) -> None:
     assert changed(before, after) == line
+
+
+def test_timings_read_as_an_owner_says_them(base: ProtocolSpec) -> None:
+    assert describe_timing(base.step("expected-effects")) == "at once"
+    assert describe_timing(base.step("makeup-allowed")) == "after 24h"
+    assert describe_timing(base.step("peeling")) == "day 3 12:00"
