@@ -102,8 +102,8 @@ async def finding_labels(
     report: SymptomReport, rules: TriageRules, catalog: ProtocolCatalog, locale: str = "en"
 ) -> list[str]:
     """Clinic-facing names of the findings, from the data: rule labels, answer labels."""
-    english = rules.texts[rules.fallback_locale]
-    options = {option.key: option.label for option in english.options}
+    texts = rules.texts.get(locale) or rules.texts[rules.fallback_locale]
+    options = {option.key: option.label for option in texts.options}
     answers: dict[str, str] = {}
     if report.treatment_id is not None and any(f.startswith("check:") for f in report.findings):
         spec = await catalog.spec_for_treatment(report.treatment_id)
@@ -115,7 +115,7 @@ async def finding_labels(
     for finding in report.findings:
         rule = rules.rules.get(finding)
         if rule is not None:
-            labels.append(rule.staff or rule.id)
+            labels.append(rule.staff.get(locale) or rule.staff.get(rules.fallback_locale, rule.id))
         elif finding.startswith("answer:"):
             labels.append(options.get(finding.partition(":")[2], finding))
         else:

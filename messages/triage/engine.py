@@ -84,7 +84,7 @@ class Rule:
     id: str
     level: Level
     basis: str
-    staff: str = ""
+    staff: Mapping[str, str] = field(default_factory=dict)  # the finding's name, per locale
     expected_through_day: int | None = None
     worse_level: Level | None = None
     worse_after_day: int = 3

@@ -56,7 +56,7 @@ class ReplySpec(_Strict):
 class RuleSpec(_Strict):
     id: RuleId
     level: Level
-    staff: Text  # how the clinic's staff see this finding in an alert
+    staff: dict[str, Text]  # per locale: how the clinic's staff see this finding
     basis: Text
     terms: dict[str, list[Text]]
     emoji: list[Text] = []
@@ -125,6 +125,8 @@ def _check(spec: RulesSpec, source: str) -> list[str]:
                 problems.append(f'{where}, field "terms.{locale}": a lone "*" matches nothing')
         for locale in sorted(set(rule.terms) - wanted):
             problems.append(f'{where}, field "terms.{locale}": unknown locale')
+        if set(rule.staff) != wanted:
+            problems.append(f'{where}, field "staff": needs every locale')
         if rule.advice and set(rule.advice) != wanted:
             problems.append(f'{where}, field "advice": needs every locale or none')
         if (rule.profile_level is None) != (not rule.profile_flags):
@@ -153,7 +155,7 @@ def _compile(spec: RulesSpec) -> TriageRules:
         r.id: Rule(
             id=r.id,
             level=r.level,
-            staff=r.staff,
+            staff=dict(r.staff),
             basis=r.basis,
             expected_through_day=r.expected_through_day,
             worse_level=r.worse_level,

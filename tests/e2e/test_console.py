@@ -317,7 +317,9 @@ async def test_the_console_speaks_the_staff_members_language_and_can_switch(
     assert '<html lang="es">' in page
     assert "Responder al paciente" in page
     assert "EMERGENCIA" in page  # the headline, from the bot's own catalog
+    assert "Dificultad para respirar o tragar (posible anafilaxia)" in page  # the rules' words
     assert "Reply to the patient" not in page
+    assert "Breathing or swallowing difficulty" not in page
     csrf = CSRF.search(page)
     assert csrf is not None
     switched = await browser.post(
@@ -328,6 +330,7 @@ async def test_the_console_speaks_the_staff_members_language_and_can_switch(
     assert switched.status_code == 303
     assert switched.headers["location"] == "/console/patients"
     assert "Patienten nach Behandlungsphase" in (await browser.get("/console/patients")).text
+    assert "Atem- oder Schluckbeschwerden" in (await browser.get("/console")).text
 
 
 async def test_a_patient_cannot_get_a_console_link(world: World) -> None:

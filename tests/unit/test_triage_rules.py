@@ -44,6 +44,14 @@ def test_a_rule_missing_a_locale_is_named() -> None:
         parse_rules(broken(bad), "my.yaml")
 
 
+def test_a_staff_label_missing_a_locale_is_named() -> None:
+    def bad(doc: dict[str, list[dict[str, dict[str, object]]]]) -> None:
+        del doc["rules"][3]["staff"]["de"]
+
+    with pytest.raises(RulesError, match=r'rule "collapse" \(rules\[3\]\), field "staff"'):
+        parse_rules(broken(bad), "my.yaml")
+
+
 def test_a_missing_basis_is_named() -> None:
     def bad(doc: dict[str, list[dict[str, object]]]) -> None:
         del doc["rules"][2]["basis"]
