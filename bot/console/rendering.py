@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from bot.console.auth import Signed
+from bot.handlers.common import clinic_in_words
 from messages.i18n import LANGUAGE_NAMES, translator
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -37,6 +38,7 @@ def render(
 ) -> Response:
     context = {
         "clinic": signed.clinic,
+        "clinic_title": clinic_in_words(signed.clinic, signed.t),
         "csrf": signed.csrf,
         "signed": signed,
         "t": signed.t,

@@ -41,8 +41,8 @@ def speak(update: Update, patient: Patient | None) -> Translator:
     return translator(pick_locale(user.language_code if user else None))
 
 
-def clinic_as_patients_read_it(clinic: Clinic | None, t: Translator) -> str:
-    """The clinic's name, or "your clinic" in the patient's language while it has none."""
+def clinic_in_words(clinic: Clinic | None, t: Translator) -> str:
+    """The clinic's name, or "your clinic" in the reader's language while it has none."""
     if clinic is None or not clinic_context(clinic.name):
         return t("your clinic")
     return clinic.name

@@ -21,7 +21,7 @@ from bot.handlers.common import (
     Rows,
     button_data,
     chat_id_of,
-    clinic_as_patients_read_it,
+    clinic_in_words,
     close_buttons,
     find_patient,
     on_button,
@@ -109,11 +109,11 @@ def welcome(t: Translator, clinic: Clinic | None) -> str:
 def _kept_at(t: Translator, enrolment: Enrolment) -> str:
     """Why a patient with a treatment under way stays with their clinic."""
     assert enrolment.refused is not None
-    current = clinic_as_patients_read_it(enrolment.clinic, t)
+    current = clinic_in_words(enrolment.clinic, t)
     return t(
         "Your current treatment's aftercare is with {current}, so I'll keep you with them. If {new} is treating you now, please ask them to help you move.",
         current=current,
-        new=clinic_as_patients_read_it(enrolment.refused, t),
+        new=clinic_in_words(enrolment.refused, t),
     )
 
 

@@ -27,7 +27,7 @@ from bot.handlers.common import (
     Rows,
     button_data,
     chat_id_of,
-    clinic_as_patients_read_it,
+    clinic_in_words,
     keyboard,
     say,
     speak,
@@ -349,14 +349,14 @@ async def reply_to_patient(update: Update, context: Context) -> bool:
 def seen_note(patient: Patient, clinic: Clinic | None) -> str:
     """Tells the patient a person at the clinic has their report (in their language)."""
     t = translator(patient.locale)
-    name = clinic_as_patients_read_it(clinic, t)
+    name = clinic_in_words(clinic, t)
     return t("The team at {clinic} has seen your message and will be in touch.", clinic=name)
 
 
 def relayed(patient: Patient, clinic: Clinic | None, text: str) -> str:
     """A staff member's words, introduced in the patient's language."""
     t = translator(patient.locale)
-    name = clinic_as_patients_read_it(clinic, t)
+    name = clinic_in_words(clinic, t)
     return t("Message from {clinic}:", clinic=name) + "\n\n" + text[:3500]
 
 

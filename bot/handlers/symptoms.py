@@ -20,7 +20,7 @@ from bot.handlers.common import (
     Context,
     button_data,
     chat_id_of,
-    clinic_as_patients_read_it,
+    clinic_in_words,
     close_buttons,
     find_patient,
     say,
@@ -122,7 +122,7 @@ def routing(level: str, where: Situation, t: Translator) -> str:
     """What happens next, true to whether anyone at the clinic can be alerted."""
     if Level(level) < Level.ROUTINE_FOLLOWUP:
         return ""  # expected: the guidance is the answer
-    name = clinic_as_patients_read_it(where.clinic, t)
+    name = clinic_in_words(where.clinic, t)
     phone = where.clinic.phone if where.clinic else None
     if where.staff_reachable and level in (Level.EMERGENCY, Level.URGENT):
         told = t("I've alerted the team at {clinic}; they will contact you today.").format(
@@ -239,7 +239,7 @@ async def photo_from_patient(update: Update, context: Context, patient: Patient)
         text=caption, source="photo", photo=message.photo[-1].file_id,
     )  # fmt: skip
     t = translator(patient.locale)
-    name = clinic_as_patients_read_it(where.clinic, t)
+    name = clinic_in_words(where.clinic, t)
     seen = (
         t("I've sent your photo to the team at {clinic}. A member of staff will look at it.")
         if where.staff_reachable

@@ -14,6 +14,7 @@ import pytest
 from sqlmodel import select
 
 from bot.handlers.staff import seen_note
+from messages.render import UNNAMED_CLINIC
 from schedules.broadcasts import create_draft
 from schedules.models import Clinic, EscalationState, Patient, Staff
 from schedules.segments import Everyone
@@ -331,6 +332,22 @@ async def test_the_console_speaks_the_staff_members_language_and_can_switch(
     assert switched.headers["location"] == "/console/patients"
     assert "Patienten nach Behandlungsphase" in (await browser.get("/console/patients")).text
     assert "Atem- oder Schluckbeschwerden" in (await browser.get("/console")).text
+
+
+async def test_a_clinic_without_a_name_is_your_clinic_in_the_readers_language(
+    world: World, browser: httpx.AsyncClient
+) -> None:
+    nurse = world.person(NURSE_ES, language_code="es")
+    await nurse.says(f"/staff {CODE}", expect="Glow Clinic")
+    async with world.daemon.sessions() as session:
+        clinic = (await session.exec(select(Clinic))).one()
+        clinic.name = UNNAMED_CLINIC  # as if AFTERCARE_CLINIC_NAME had never been set
+        session.add(clinic)
+        await session.commit()
+    await sign_in(browser, await link_from_the_bot(nurse))
+    page = (await browser.get("/console")).text
+    assert "<h1>tu clínica</h1>" in page
+    assert "your clinic" not in page
 
 
 async def test_a_patient_cannot_get_a_console_link(world: World) -> None:
