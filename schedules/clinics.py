@@ -172,15 +172,12 @@ async def clinic_names(
             .where(col(Patient.id).in_(patient_ids))
         )
     ).all()
-    default = None
+    fallback = None
     if any(name is None for _, name in rows):
         default = await clinic_by_slug(session, default_slug)
-    fallback = default.name if default is not None else None
-    return {
-        patient_id: name
-        for patient_id, name in ((p, n or fallback) for p, n in rows)
-        if patient_id is not None and name is not None
-    }
+        fallback = default.name if default is not None else None
+    names = {patient_id: name or fallback for patient_id, name in rows if patient_id is not None}
+    return {patient_id: name for patient_id, name in names.items() if name is not None}
 
 
 async def clinic_of(session: AsyncSession, patient: Patient, default_slug: str) -> Clinic | None:
