@@ -8,7 +8,8 @@ from bot.handlers.common import Context, chat_id_of, find_patient, say
 from bot.services import services
 from messages.formatting import local_moment
 from messages.i18n import Translator
-from messages.render import render_step
+from messages.render import clinic_context, render_step
+from schedules.clinics import clinic_of
 from schedules.plans import active_treatment, replan_patient
 from schedules.store import upcoming
 
@@ -24,6 +25,7 @@ async def replan_and_report(update: Update, context: Context, t: Translator) -> 
         await session.commit()
         upcoming_rows = await upcoming(session, patient.id, after=svc.clock.now(), limit=1)
         treatment = await active_treatment(session, patient.id)
+        clinic = await clinic_of(session, patient, svc.clinic_slug)
     svc.wake_dispatcher()
     if not upcoming_rows or patient.timezone is None:
         await say(update, t("Your plan is up to date. There is nothing left to send."))
@@ -31,7 +33,8 @@ async def replan_and_report(update: Update, context: Context, t: Translator) -> 
     first = upcoming_rows[0]
     spec = await svc.catalog.spec_for_treatment(first.treatment_id)
     course, number = (treatment.course, treatment.course_number) if treatment else (None, 1)
-    words = render_step(spec, first.step_id, patient.locale, course=course, session=number)
+    named = clinic_context(clinic.name if clinic else None)
+    words = render_step(spec, first.step_id, patient.locale, named, course=course, session=number)
     preview = headline(words.text)
     when = local_moment(first.due_at, patient.timezone, patient.locale)
     await say(

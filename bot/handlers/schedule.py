@@ -19,7 +19,8 @@ from bot.handlers.planning import headline, replan_and_report
 from bot.services import services
 from messages.formatting import local_moment
 from messages.i18n import translator
-from messages.render import render_step
+from messages.render import clinic_context, render_step
+from schedules.clinics import clinic_of
 from schedules.models import PatientStatus
 from schedules.plans import active_treatment
 from schedules.store import cancel_open_for_patient, upcoming
@@ -37,6 +38,7 @@ async def plan_command(update: Update, context: Context) -> None:
             else []
         )
         treatment = await active_treatment(session, patient.id) if patient and patient.id else None
+        clinic = await clinic_of(session, patient, svc.clinic_slug) if patient else None
     t = speak(update, patient)
     if patient is None or patient.timezone is None:
         await say(update, t("Please send /start first."))
@@ -52,9 +54,10 @@ async def plan_command(update: Update, context: Context) -> None:
     if treatment is not None:
         course_line = progress_text(t, await svc.catalog.spec(treatment.protocol_id), treatment)
         lines[:0] = [course_line] if course_line else []
+    named = clinic_context(clinic.name if clinic else None)
     for row in rows:
         spec = await svc.catalog.spec_for_treatment(row.treatment_id)
-        words = render_step(spec, row.step_id, patient.locale, course=course, session=number)
+        words = render_step(spec, row.step_id, patient.locale, named, course=course, session=number)
         text = headline(words.text, limit=60)
         lines.append(f"• {local_moment(row.due_at, patient.timezone, patient.locale)} — {text}")
     await say(update, "\n".join(lines))

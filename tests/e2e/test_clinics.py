@@ -16,7 +16,7 @@ from messages.i18n import translator
 from messages.render import UNNAMED_CLINIC, render_step
 from schedules.clinics import create_clinic
 from schedules.models import Clinic, Staff, StaffRole, SymptomReport, Treatment
-from schedules.protocol import bundled_protocol
+from schedules.protocol import ProtocolSpec, bundled_protocol
 from schedules.team import create_invite
 from tests.e2e.harness import Person, World, start_world, stop_world
 
@@ -325,3 +325,33 @@ async def test_new_treatments_follow_the_clinics_protocol(world: World) -> None:
     async with world.daemon.sessions() as session:
         treatments = (await session.exec(select(Treatment).order_by(col(Treatment.id)))).all()
     assert [t.protocol_id for t in treatments] == [published.id, default.id]
+
+
+async def test_the_plan_and_its_preview_name_the_clinic_as_the_reminders_do(
+    world: World,
+) -> None:
+    glow = await new_clinic(world, "Glow Clinic")
+    body = bundled_protocol().model_dump(mode="json")
+    body["slug"] = "glow-named"
+    for step in body["steps"]:  # the name early, where the plan's one-line previews show it
+        step["text"]["en"] = "{clinic_name}: " + step["text"]["en"]
+    await world.daemon.catalog.publish(ProtocolSpec.model_validate(body))
+    async with world.daemon.sessions() as session:
+        row = await session.get(Clinic, glow.id)
+        assert row is not None
+        row.protocol_slug = "glow-named"
+        session.add(row)
+        await session.commit()
+    pat = world.person(1001)
+    await pat.says(f"/start c-{glow.patient_code}", expect="Which language")
+    await pat.presses("English", expect="not a doctor")
+    await pat.presses("I understand", expect="Where are you")
+    await pat.says("Europe/London", expect="Is that right")
+    await pat.presses("Yes, that's right", expect="When was your treatment")
+    await pat.presses("Yesterday", expect="what time")
+    preview = await pat.presses("14:00", expect="Next:")
+    assert "— Glow Clinic: " in (preview.text or "")
+    plan = await pat.says("/plan", expect="Coming up")
+    lines = [line for line in (plan.text or "").splitlines() if line.startswith("•")]
+    assert lines
+    assert all("— Glow Clinic: " in line for line in lines)
