@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Annotated, Any, TextIO
 
 import typer
 
 from messages.triage import Level, TriageResult, TriageRules, load_rules, triage
+from messages.triage.evaluation import Scorecard, Scored, format_scorecard
 from schedules.errors import AftercareError
 
 
@@ -55,43 +55,16 @@ def run_batch(items: Iterable[tuple[int, dict[str, Any]]], rules: TriageRules) -
 
 
 def evaluate(items: Iterable[tuple[int, dict[str, Any]]], rules: TriageRules) -> dict[str, Any]:
-    """Accuracy, per-level recall and the confusion matrix (rows: expected label)."""
-    confusion: Counter[tuple[str, str]] = Counter()
+    """The scorecard of a labelled set (``messages.triage.evaluation``) as a dict."""
+    scored = []
     for number, item in items:
         try:
-            wanted = Level(item["level"]).value
+            wanted = Level(item["level"])
         except (KeyError, ValueError) as error:
             raise typer.BadParameter(f'line {number}: expected a "level"') from error
-        got = triage(item["text"], item["days"], rules, str(item.get("locale", "en"))).level
-        confusion[wanted, got.value] += 1
-    total = sum(confusion.values())
-    correct = sum(n for (w, g), n in confusion.items() if w == g)
-    levels = [level.value for level in sorted(Level, reverse=True)]
-    recall = {}
-    for level in levels:
-        row = sum(n for (w, _), n in confusion.items() if w == level)
-        if row:
-            recall[level] = confusion[level, level] / row
-    return {
-        "total": total,
-        "accuracy": correct / total if total else 0.0,
-        "recall": recall,
-        "levels": levels,
-        "confusion": {w: {g: confusion[w, g] for g in levels} for w in levels},
-    }
-
-
-def format_evaluation(report: dict[str, Any]) -> str:
-    levels: list[str] = report["levels"]
-    width = max(len(level) for level in levels) + 2
-    lines = [f"messages: {report['total']}  exact level accuracy: {report['accuracy']:.1%}"]
-    lines += [f"recall {level}: {value:.1%}" for level, value in report["recall"].items()]
-    lines.append("confusion (rows: labelled, columns: triaged)")
-    lines.append(" " * width + "".join(f"{level:>{width}}" for level in levels))
-    for wanted in levels:
-        row = report["confusion"][wanted]
-        lines.append(f"{wanted:<{width}}" + "".join(f"{row[got]:>{width}}" for got in levels))
-    return "\n".join(lines)
+        got = triage(item["text"], item["days"], rules, str(item.get("locale", "en")))
+        scored.append(Scored(wanted, got))
+    return Scorecard.of(scored).as_dict()
 
 
 def triage_command(
@@ -139,7 +112,7 @@ def _batch(path: str, rules: TriageRules, *, evaluate_set: bool, as_json: bool) 
     with stream:
         if evaluate_set:
             report = evaluate(_lines(stream), rules)
-            typer.echo(json.dumps(report) if as_json else format_evaluation(report))
+            typer.echo(json.dumps(report) if as_json else format_scorecard(report))
             return
         out = sys.stdout
         for line in run_batch(_lines(stream), rules):

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Protocol
 
-from messages.triage.matching import Lexicon, read, tokenize
+from messages.triage.matching import Lexicon, Reading, read, tokenize
+from messages.triage.temperature import FEVER_C, fever_in
 
 
 class Level(StrEnum):
@@ -88,9 +90,29 @@ class Rule:
     expected_through_day: int | None = None
     worse_level: Level | None = None
     worse_after_day: int = 3
+    persists_as: str | None = None  # the rule it becomes when the patient says "won't stop"
     profile_flags: tuple[str, ...] = ()
     profile_level: Level | None = None
     advice: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Combination:
+    """Signs that together mean more than each alone: every group matched by another sign."""
+
+    id: str
+    level: Level
+    groups: tuple[frozenset[str], ...]
+
+    def holds(self, present: frozenset[str]) -> bool:
+        return _cover(self.groups, present)
+
+
+def _cover(groups: tuple[frozenset[str], ...], present: frozenset[str]) -> bool:
+    if not groups:
+        return True
+    first, rest = groups[0], groups[1:]
+    return any(_cover(rest, present - {sign}) for sign in first & present)
 
 
 @dataclass(frozen=True)
@@ -99,17 +121,33 @@ class Texts:
     unsure: str
     question: str
     options: tuple[ClarifyOption, ...]
+    safety_net: str = ""
+    unrecognised: str = "Wording the rules do not know, read as a red flag"
     emergency_default: str = "your local emergency number"
     emergency_number: str = "{number}"
 
+    def call(self, emergency_number: str | None) -> str:
+        if emergency_number:
+            return self.emergency_number.format(number=emergency_number)
+        return self.emergency_default
+
     def reply(self, level: Level, emergency_number: str | None) -> str:
         """The reply for ``level``, naming the clinic's emergency number if it gave one."""
-        call = (
-            self.emergency_number.format(number=emergency_number)
-            if emergency_number
-            else self.emergency_default
-        )
-        return self.replies[level].replace("{emergency}", call)
+        return self.replies[level].replace("{emergency}", self.call(emergency_number))
+
+    def net(self, emergency_number: str | None) -> str:
+        """The closing line of every non-urgent answer: exactly when to call now."""
+        return self.safety_net.replace("{emergency}", self.call(emergency_number))
+
+
+class SecondReader(Protocol):
+    """An independent recogniser (a learned model): it may raise a level, never lower one."""
+
+    def red_flag(self, text: str, days: int) -> Level | None:
+        """URGENT or EMERGENCY when it reads a red flag; CHECK_LEVEL when only unsure."""
+
+
+CHECK_LEVEL = Level.ROUTINE_FOLLOWUP  # what a second reader returns for "ask the checklist"
 
 
 @dataclass(frozen=True)
@@ -118,9 +156,23 @@ class TriageRules:
     lexicons: Mapping[str, Lexicon]
     texts: Mapping[str, Texts]
     fallback_locale: str = "en"
+    combinations: tuple[Combination, ...] = ()
+    reader: SecondReader | None = None
 
 
-CLARIFY_KEYS = ("fever", "pus", "worse", "blisters", "none")
+# The red-flag checklist: each box is a rule, so a tick counts as that rule would.
+CHECKLIST = {
+    "breathing": "airway",
+    "swelling": "angioedema",
+    "vision": "vision",
+    "fever": "fever",
+    "spreading": "spreading_redness",
+    "bleeding": "bleeding_uncontrolled",
+    "pus": "infection",
+    "blisters": "cold_sore",
+    "pain": "severe_pain",
+}
+CLARIFY_KEYS = (*CHECKLIST, "none")
 
 
 def _rule_level(
@@ -144,6 +196,51 @@ def _rule_level(
     return level
 
 
+def _findings(
+    reading: Reading, text: str, days: int, rules: TriageRules, profile: Mapping[str, object]
+) -> dict[str, Finding]:
+    findings: dict[str, Finding] = {}
+    for match in reading.positives:
+        rule = rules.rules[match.term.rule]
+        if rule.persists_as is not None and "persist" in reading.cues:
+            rule = rules.rules[rule.persists_as]  # "the bleeding won't stop"
+        level = _rule_level(rule, days, reading.cues, profile)
+        known = findings.get(rule.id)
+        if known is None or level > known.level:
+            findings[rule.id] = Finding(rule.id, level, match.term.text)
+    measured = fever_in(text)
+    fever = rules.rules.get("fever")
+    if measured is not None and fever is not None:
+        if measured >= FEVER_C:
+            findings["fever"] = Finding("fever", fever.level, f"{measured:.1f} °C")
+        else:  # "fever? only 37.4": the number settles it
+            findings.pop("fever", None)
+    return findings
+
+
+def _combined(findings: dict[str, Finding], rules: TriageRules) -> dict[str, Finding]:
+    present = frozenset(findings)
+    for combination in rules.combinations:
+        if combination.holds(present):
+            findings[combination.id] = Finding(combination.id, combination.level, "+".join(
+                sorted(present & frozenset().union(*combination.groups))
+            ))  # fmt: skip
+    return findings
+
+
+def _reading(text: str, locale: str, rules: TriageRules) -> Reading:
+    """The chosen language's reading; when it finds no sign, the first other one that does."""
+    reading = read(text, rules.lexicons[locale])
+    if reading.positives or reading.negated_rules:
+        return reading
+    for other, lexicon in rules.lexicons.items():
+        if other != locale:
+            elsewhere = read(text, lexicon)
+            if elsewhere.positives:
+                return elsewhere
+    return reading
+
+
 def triage(
     text: str,
     days: int,
@@ -155,29 +252,40 @@ def triage(
     """The most severe level the message supports on this day, and what to reply.
 
     ``emergency_number`` is the clinic's (e.g. "112"); without it the reply says
-    "your local emergency number".
+    "your local emergency number". Expected (reassurance) only when every sign read is
+    expected and nothing else in the message sounds like a symptom; the second reader
+    can raise any answer to a red flag or to the checklist, and nothing lowers one.
     """
     locale = locale if locale in rules.lexicons else rules.fallback_locale
-    reading = read(text, rules.lexicons[locale])
-    findings: dict[str, Finding] = {}
-    for match in reading.positives:
-        rule = rules.rules[match.term.rule]
-        level = _rule_level(rule, days, reading.cues, profile or {})
-        known = findings.get(rule.id)
-        if known is None or level > known.level:
-            findings[rule.id] = Finding(rule.id, level, match.term.text)
+    reading = _reading(text, locale, rules)
+    findings = _combined(_findings(reading, text, days, rules, profile or {}), rules)
     ordered = tuple(sorted(findings.values(), key=lambda f: (-f.level.rank, f.rule)))
     say = _Say(rules, locale, emergency_number)
+    first = _rules_answer(say, reading, ordered, text)
+    second = rules.reader.red_flag(text, days) if rules.reader is not None else None
+    if second is None or (first.level >= Level.URGENT and second <= first.level):
+        return first
+    if second >= Level.URGENT and second > first.level:
+        raised = (*first.findings, Finding(f"reader:{second.value}", second, "reader"))
+        return say.result(second, raised)
+    if first.clarify is None and first.level <= Level.EXPECTED:
+        return say.unsure(reading.cues, first.findings)
+    return first
+
+
+def _rules_answer(
+    say: _Say, reading: Reading, ordered: tuple[Finding, ...], text: str
+) -> TriageResult:
     if ordered:
+        if ordered[0].level == Level.EXPECTED and reading.unexplained:
+            return say.unsure(reading.cues, ordered)
         return say.result(ordered[0].level, ordered)
-    if reading.cues & {"hint", "severe", "worse"}:
+    if reading.cues & {"hint", "concern", "severe", "worse"}:
         return say.unsure(reading.cues)
     if "body" in reading.cues and not {"chat", "question"} <= reading.cues:
         return say.unsure(reading.cues)
-    if reading.negated_rules:
-        return say.result(Level.EXPECTED, ())
-    if reading.cues & {"chat", "question", "better"}:
-        return say.result(Level.NOT_A_SYMPTOM, ())
+    if reading.negated_rules or reading.cues & {"chat", "question", "better"}:
+        return say.result(Level.NOT_A_SYMPTOM, ())  # "all good, no swelling"
     if len([t for t in tokenize(text) if t[0].isalnum()]) >= 4:
         return say.unsure(reading.cues)
     return say.result(Level.NOT_A_SYMPTOM, ())
@@ -191,16 +299,34 @@ class _Say:
     locale: str
     emergency_number: str | None
 
-    def unsure(self, cues: frozenset[str]) -> TriageResult:
+    def unsure(self, cues: frozenset[str], findings: tuple[Finding, ...] = ()) -> TriageResult:
         texts = self.rules.texts[self.locale]
         level = Level.URGENT if cues & {"severe", "worse"} else Level.ROUTINE_FOLLOWUP
         reply = texts.reply(level, self.emergency_number) if level == Level.URGENT else texts.unsure
-        replies = {lvl.value: texts.reply(lvl, self.emergency_number) for lvl in texts.replies}
+        if level < Level.URGENT:
+            reply = _join(reply, texts.net(self.emergency_number))
+        replies = {
+            lvl.value: _closed(
+                texts, lvl, texts.reply(lvl, self.emergency_number), self.emergency_number
+            )
+            for lvl in texts.replies
+        }
         clarify = Clarification(texts.question, texts.options, replies)
-        return TriageResult(level, (), reply, clarify, locale=self.locale)
+        return TriageResult(level, findings, reply, clarify, locale=self.locale)
 
     def result(self, level: Level, findings: tuple[Finding, ...]) -> TriageResult:
         return _result(self.rules, self.locale, level, findings, self.emergency_number)
+
+
+def _join(*parts: str) -> str:
+    return " ".join(part for part in parts if part)
+
+
+def _closed(texts: Texts, level: Level, reply: str, emergency_number: str | None) -> str:
+    """Every answer short of urgent ends with when to call now (nurse triage safety-netting)."""
+    if Level.EXPECTED <= level <= Level.ROUTINE_FOLLOWUP:
+        return _join(reply, texts.net(emergency_number))
+    return reply
 
 
 def _result(
@@ -210,38 +336,49 @@ def _result(
     findings: tuple[Finding, ...],
     emergency_number: str | None = None,
 ) -> TriageResult:
-    reply = rules.texts[locale].reply(level, emergency_number)
+    texts = rules.texts[locale]
+    reply = texts.reply(level, emergency_number)
     if level == Level.EXPECTED and findings:
-        advice = [rules.rules[f.rule].advice.get(locale, "") for f in findings if f.level == level]
+        advice = [
+            rules.rules[f.rule].advice.get(locale, "")
+            for f in findings
+            if f.level == level and f.rule in rules.rules
+        ]
         reply = " ".join([reply, *dict.fromkeys(a for a in advice if a)])
-    return TriageResult(level, findings, reply, locale=locale)
+    return TriageResult(
+        level, findings, _closed(texts, level, reply, emergency_number), locale=locale
+    )
 
 
-_ANSWER_LEVEL = {
-    "fever": Level.URGENT,
-    "pus": Level.URGENT,
-    "worse": Level.URGENT,
-    "blisters": Level.URGENT,
-    "none": Level.ROUTINE_FOLLOWUP,
-}
+def decide_clarification(
+    result: TriageResult, answers: Iterable[str], rules: TriageRules | None = None
+) -> TriageResult:
+    """Settle an unsure result from the boxes ticked (keys of ``CLARIFY_KEYS``).
 
-
-def decide_clarification(result: TriageResult, answers: Iterable[str]) -> TriageResult:
-    """Settle an unsure result from the buttons pressed (keys of ``CLARIFY_KEYS``).
-
-    Any red flag makes it urgent; "none of these" keeps it for staff review: an
-    unsure message is never turned into reassurance.
+    Each tick counts as its rule's sign (with ``rules``, ticks combine like words do:
+    fever and spreading redness together are an emergency); "none of these" keeps it
+    for staff review: an unsure message is never turned into reassurance.
     """
     given = set(answers)
-    chosen = {answer for answer in given if answer in _ANSWER_LEVEL}
-    unknown = given - chosen
+    unknown = given - set(CLARIFY_KEYS)
     if unknown:
         raise ValueError(f"unknown answer keys: {sorted(unknown)}; expected {CLARIFY_KEYS}")
-    level = max([result.level, Level.ROUTINE_FOLLOWUP, *(_ANSWER_LEVEL[a] for a in chosen)])
+    ticked = sorted(given - {"none"})
+    levels = [_tick_level(key, rules) for key in ticked]
+    level = max([result.level, Level.ROUTINE_FOLLOWUP, *levels])
+    signs = frozenset(f.rule for f in result.findings) | {CHECKLIST[key] for key in ticked}
+    for combination in rules.combinations if rules else ():
+        if combination.holds(signs):
+            level = max(level, combination.level)
     findings = result.findings + tuple(
-        Finding(f"answer:{a}", _ANSWER_LEVEL[a], a) for a in sorted(chosen) if a != "none"
+        Finding(f"answer:{key}", tick, key) for key, tick in zip(ticked, levels, strict=True)
     )
     replies = result.clarify.replies if result.clarify else {}
     return replace(
         result, level=level, findings=findings, reply=replies.get(level, result.reply), clarify=None
     )
+
+
+def _tick_level(key: str, rules: TriageRules | None) -> Level:
+    rule = rules.rules.get(CHECKLIST[key]) if rules else None
+    return rule.level if rule is not None else Level.URGENT

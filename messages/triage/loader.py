@@ -14,7 +14,16 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from messages.triage.engine import CLARIFY_KEYS, ClarifyOption, Level, Rule, Texts, TriageRules
+from messages.triage.engine import (
+    CHECKLIST,
+    CLARIFY_KEYS,
+    ClarifyOption,
+    Combination,
+    Level,
+    Rule,
+    Texts,
+    TriageRules,
+)
 from messages.triage.matching import CUE_KINDS, Lexicon, compile_lexicon
 from schedules.errors import RulesError
 
@@ -32,10 +41,12 @@ class CueSpec(_Strict):
     post_negations: list[Text] = []
     terminators: list[Text] = []
     coordinators: list[Text] = []
+    persist: list[Text] = []  # "stop" in "won't stop": negating it is no negation
     worse: list[Text] = []
     better: list[Text] = []
     severe: list[Text] = []
     hint: list[Text] = []
+    concern: list[Text] = []  # "is that normal?", "I'm worried": asks, describes nothing
     body: list[Text] = []
     chat: list[Text] = []
 
@@ -49,6 +60,8 @@ class ReplySpec(_Strict):
     unsure: Text
     question: Text
     options: dict[str, Text]
+    safety_net: Text  # closes every non-urgent answer: when to call now
+    unrecognised: Text  # staff's name for a red flag only the second reader saw
     emergency_default: Text  # "{emergency}" when the clinic gave no number
     emergency_number: Annotated[str, StringConstraints(pattern=r"\{number\}")]
 
@@ -63,9 +76,20 @@ class RuleSpec(_Strict):
     expected_through_day: int | None = Field(default=None, ge=0, le=366)
     worse_level: Level | None = None
     worse_after_day: int = Field(default=3, ge=0, le=366)
+    persists_as: RuleId | None = None
     profile_flags: list[Text] = []
     profile_level: Level | None = None
     advice: dict[str, Text] = {}
+
+
+class CombinationSpec(_Strict):
+    """Signs that together are worse: each group (any of its rules) met by another sign."""
+
+    id: RuleId
+    level: Level
+    staff: dict[str, Text]
+    basis: Text
+    groups: list[Annotated[list[RuleId], Field(min_length=1)]] = Field(min_length=2)
 
 
 class RulesSpec(_Strict):
@@ -74,6 +98,7 @@ class RulesSpec(_Strict):
     replies: dict[str, ReplySpec]
     cues: dict[str, CueSpec]
     rules: list[RuleSpec]
+    combinations: list[CombinationSpec] = []
 
 
 def _rule_name(raw: Any, index: int) -> str:
@@ -129,8 +154,20 @@ def _check(spec: RulesSpec, source: str) -> list[str]:
             problems.append(f'{where}, field "staff": needs every locale')
         if rule.advice and set(rule.advice) != wanted:
             problems.append(f'{where}, field "advice": needs every locale or none')
+        if rule.persists_as is not None and rule.persists_as not in {r.id for r in spec.rules}:
+            problems.append(f'{where}, field "persists_as": unknown rule "{rule.persists_as}"')
         if (rule.profile_level is None) != (not rule.profile_flags):
             problems.append(f'{where}, field "profile_level": set with profile_flags, or neither')
+    for rule_id in sorted(set(CHECKLIST.values()) - seen):
+        problems.append(f'{source}: document, field "rules": the checklist needs rule "{rule_id}"')
+    for index, combination in enumerate(spec.combinations):
+        where = f'{source}: combination "{combination.id}" (combinations[{index}])'
+        if combination.id in seen:
+            problems.append(f'{where}, field "id": a rule has this id')
+        for rule_id in sorted({r for group in combination.groups for r in group} - seen):
+            problems.append(f'{where}, field "groups": unknown rule "{rule_id}"')
+        if set(combination.staff) != wanted:
+            problems.append(f'{where}, field "staff": needs every locale')
     return problems
 
 
@@ -160,12 +197,15 @@ def _compile(spec: RulesSpec) -> TriageRules:
             expected_through_day=r.expected_through_day,
             worse_level=r.worse_level,
             worse_after_day=r.worse_after_day,
+            persists_as=r.persists_as,
             profile_flags=tuple(r.profile_flags),
             profile_level=r.profile_level,
             advice=dict(r.advice),
         )
         for r in spec.rules
     }
+    for c in spec.combinations:  # a combination is named for staff like a rule
+        rules[c.id] = Rule(id=c.id, level=c.level, basis=c.basis, staff=dict(c.staff))
     base = spec.locales[0]
     lexicons: dict[str, Lexicon] = {}
     texts: dict[str, Texts] = {}
@@ -186,6 +226,7 @@ def _compile(spec: RulesSpec) -> TriageRules:
             post_negations=cues.post_negations,
             terminators=cues.terminators,
             coordinators=cues.coordinators,
+            persist=cues.persist,
         )
         reply = spec.replies[locale]
         texts[locale] = Texts(
@@ -193,10 +234,21 @@ def _compile(spec: RulesSpec) -> TriageRules:
             unsure=reply.unsure,
             question=reply.question,
             options=tuple(ClarifyOption(key, reply.options[key]) for key in CLARIFY_KEYS),
+            safety_net=reply.safety_net,
+            unrecognised=reply.unrecognised,
             emergency_default=reply.emergency_default,
             emergency_number=reply.emergency_number,
         )
-    return TriageRules(rules=rules, lexicons=lexicons, texts=texts, fallback_locale=base)
+    combinations = tuple(
+        Combination(c.id, c.level, tuple(frozenset(g) for g in c.groups)) for c in spec.combinations
+    )
+    return TriageRules(
+        rules=rules,
+        lexicons=lexicons,
+        texts=texts,
+        fallback_locale=base,
+        combinations=combinations,
+    )
 
 
 def load_rules(path: str | os.PathLike[str] | None = None) -> TriageRules:

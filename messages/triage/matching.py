@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 MAX_GAP = 2  # words allowed between the words of a phrase ("lips are swelling")
 NEGATION_REACH = 3  # plain words allowed between a negation and what it negates
@@ -60,12 +61,16 @@ class Lexicon:
     post_negations: WordSet
     terminators: WordSet
     coordinators: WordSet
+    persist: WordSet  # "won't STOP bleeding": a negation of these is no negation
     prefixes: frozenset[str]
     fuzzy: Mapping[str, frozenset[str]]  # a word or a one-letter deletion -> rule words
     by_first: Mapping[str, tuple[Term, ...]]
 
 
-CUE_KINDS = ("worse", "better", "severe", "hint", "body", "chat")
+CUE_KINDS = ("worse", "better", "severe", "hint", "concern", "body", "chat")
+# A clause with one of these and no rule read is a symptom nobody understood; "my face"
+# (body) or "is that normal?" (concern) alone is not.
+SYMPTOM_LIKE = frozenset({"worse", "severe", "hint"})
 
 
 def normalize(text: str) -> str:
@@ -87,6 +92,7 @@ def compile_lexicon(
     post_negations: Iterable[str],
     terminators: Iterable[str],
     coordinators: Iterable[str],
+    persist: Iterable[str] = (),
 ) -> Lexicon:
     """Index (kind-or-rule, phrase) pairs for one locale."""
     compiled: list[Term] = []
@@ -113,6 +119,7 @@ def compile_lexicon(
         post_negations=WordSet.of(post_negations),
         terminators=WordSet.of(terminators),
         coordinators=WordSet.of(coordinators),
+        persist=WordSet.of(persist),
         prefixes=prefixes,
         fuzzy={key: frozenset(words) for key, words in fuzzy.items()},
         by_first={key: tuple(items) for key, items in by_first.items()},
@@ -126,8 +133,9 @@ def _keys(token: str, lexicon: Lexicon) -> set[str]:
         return keys
     keys.update(token[:n] + "*" for n in range(2, len(token) + 1) if token[:n] in lexicon.prefixes)
     if len(token) >= FUZZY_MIN - 1:
+        # A typo seldom changes the first letter; without this, "leaking" reads as "flaking".
         for key in _deletions(token) | {token}:
-            keys.update(lexicon.fuzzy.get(key, ()))
+            keys.update(w for w in lexicon.fuzzy.get(key, ()) if w[0] == token[0])
     return keys
 
 
@@ -177,9 +185,10 @@ def _extend(
 
 def _negate(matches: list[Match], tokens: Sequence[str], lexicon: Lexicon) -> None:
     covered: dict[int, Match] = {}
+    starts = frozenset(m.start for m in matches)
     for match in matches:
         match.negated = _negated_before(match, tokens, covered, lexicon) or _negated_after(
-            match, tokens, lexicon
+            match, tokens, lexicon, starts
         )
         for index in range(match.start, match.end + 1):
             covered.setdefault(index, match)
@@ -195,19 +204,27 @@ def _negated_before(
             between = tokens[earlier.end + 1 : match.start]
             return earlier.negated and all(t in lexicon.coordinators for t in between)
         if token in lexicon.negations:
-            return True
+            return not _negates_persisting(tokens, index, lexicon)
         if _is_boundary(token, lexicon) or plain >= NEGATION_REACH:
             return False
     return False
 
 
-def _negated_after(match: Match, tokens: Sequence[str], lexicon: Lexicon) -> bool:
+def _negates_persisting(tokens: Sequence[str], index: int, lexicon: Lexicon) -> bool:
+    """ "won't stop", "no para", "hört nicht auf": the negation governs the stopping."""
+    return any(t in lexicon.persist for t in tokens[index + 1 : index + 3])
+
+
+def _negated_after(
+    match: Match, tokens: Sequence[str], lexicon: Lexicon, starts: frozenset[int]
+) -> bool:
     for index in range(match.end + 1, min(len(tokens), match.end + 1 + NEGATION_REACH + 1)):
         token = tokens[index]
         if _is_boundary(token, lexicon):
             return False
         if token in lexicon.post_negations:
-            return tokens[index - 1] not in lexicon.negations
+            # "my sight has gone foggy": "gone" leads into a new symptom, it negates nothing.
+            return tokens[index - 1] not in lexicon.negations and index + 1 not in starts
     return False
 
 
@@ -216,6 +233,35 @@ class Reading:
     positives: tuple[Match, ...]
     negated_rules: bool
     cues: frozenset[str]
+    unexplained: bool = False  # a clause that sounds like a symptom and matched no rule
+
+
+def _outside_longer(match: Match, others: Sequence[Match]) -> bool:
+    """False when a longer match of another rule covers this one ("chest hurts" > "hurts")."""
+    return not any(
+        other.term.rule != match.term.rule
+        and other.start <= match.start
+        and match.end <= other.end
+        and other.end - other.start > match.end - match.start
+        for other in others
+    )
+
+
+def _clauses(tokens: Sequence[str], lexicon: Lexicon) -> list[range]:
+    bounds = [i for i, token in enumerate(tokens) if _is_boundary(token, lexicon)]
+    edges = [-1, *bounds, len(tokens)]
+    return [range(a + 1, b) for a, b in pairwise(edges) if b > a + 1]
+
+
+def _unexplained(matches: Sequence[Match], tokens: Sequence[str], lexicon: Lexicon) -> bool:
+    """Some clause says something symptom-like ("my eyes feel weird") that no rule read."""
+    for clause in _clauses(tokens, lexicon):
+        inside = [m for m in matches if m.start in clause]
+        ruled = any(m.term.rule not in CUE_KINDS for m in inside)
+        symptom_like = any(m.term.rule in SYMPTOM_LIKE and not m.negated for m in inside)
+        if symptom_like and not ruled:
+            return True
+    return False
 
 
 def read(text: str, lexicon: Lexicon) -> Reading:
@@ -226,9 +272,16 @@ def read(text: str, lexicon: Lexicon) -> Reading:
     cues = frozenset(m.term.rule for m in matches if m.term.rule in CUE_KINDS and not m.negated)
     if "?" in tokens:
         cues |= {"question"}
+    if any(
+        token in lexicon.negations and _negates_persisting(tokens, index, lexicon)
+        for index, token in enumerate(tokens)
+    ):
+        cues |= {"persist"}  # something "won't stop"
     rules = [m for m in matches if m.term.rule not in CUE_KINDS]
+    positives = [m for m in rules if not m.negated]
     return Reading(
-        positives=tuple(m for m in rules if not m.negated),
+        positives=tuple(m for m in positives if _outside_longer(m, positives)),
         negated_rules=any(m.negated for m in rules),
         cues=cues,
+        unexplained=_unexplained(matches, tokens, lexicon),
     )
