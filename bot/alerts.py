@@ -81,7 +81,7 @@ class Alerter:
         sent: list[tuple[int, int]] = []
         for chat_id in chats:
             outcome = await self._sender.send(
-                Outbound(chat_id, text, buttons, photo=report.photo_file_id)
+                Outbound(chat_id, text, buttons, photo=report.photo_file_id, safety=True)
             )
             if isinstance(outcome, Sent):
                 sent.append((chat_id, outcome.message_id))
@@ -90,7 +90,9 @@ class Alerter:
         now = self._clock.now()
         async with self._sessions() as session:
             if sent:
-                await escalations.record_alerts(session, report.id, sent, now=now)
+                await escalations.record_alerts(
+                    session, report.id, sent, now=now, alerted_level=report.level
+                )
             else:
                 # Counted, never logged with content: report id and level only.
                 log.warning("escalation %s (%s) reached no staff", report.id, report.level)

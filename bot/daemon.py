@@ -34,6 +34,7 @@ from bot.console.routes import ConsoleDeps, console_routes
 from bot.metrics import DaemonMetrics, dispatch_lag_seconds, read_counts
 from bot.pacing import Pacer
 from bot.ratelimit import PacedRateLimiter
+from bot.report_spool import ReportSpool
 from bot.retention import Retention
 from bot.sender import TelegramSender
 from bot.services import Services
@@ -127,6 +128,7 @@ class Daemon:
         self._poll = True
         self._lead_task: asyncio.Task[None] | None = None
         self._retention = Retention(self.sessions, clock, timedelta(days=settings.retention_days))
+        self.report_spool = ReportSpool(settings.spool_dir)
 
     async def start(self, *, poll: bool = True) -> None:
         async with startup_turn(self.engine, self._token):  # processes starting together
@@ -146,6 +148,7 @@ class Daemon:
             triage_rules=rules,
             clinic_slug=self.settings.clinic_slug,
             console_url=self.console_url,
+            report_spool=self.report_spool,
         )
         # One pacer per bot token: handler replies and the dispatcher's sends share it.
         self._pacer = Pacer(
@@ -288,8 +291,10 @@ class Daemon:
         assert self.alerter is not None
         assert self.broadcaster is not None
         async with self._pass_lock:
-            report = await self.dispatcher.run_due()
+            await self.report_spool.drain(self.sessions, self.clock.now())
+            # Staff alerts first: after an outage they must not wait behind the reminders.
             self.alerts_sent = await self.alerter.run_due()
+            report = await self.dispatcher.run_due()
             # After reminders and alerts: a broadcast never holds up care messages.
             self.broadcast_sent = await self.broadcaster.run_due()
             self.metrics.observe_pass(report)
@@ -301,6 +306,8 @@ class Daemon:
             await self._wake.wait()
             self._wake.clear()
             if not self.leading:
+                # A standby records the reports its own handlers spooled; the leader alerts.
+                await self.report_spool.drain(self.sessions, self.clock.now())
                 continue
             try:
                 report = await self.dispatch_now()

@@ -12,18 +12,62 @@ holds up nobody else.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from schedules.clock import Clock, sleep_on
 
+# Lower goes first. Not 0: PTB drops a falsy ``rate_limit_args`` before our limiter sees it.
+SAFETY = 1  # an emergency answer or a staff alert: first in every line
+ROUTINE = 2  # everything else, in the order it asked
+
+
+class _PriorityLock:
+    """A lock whose waiters go by priority, then in the order they came (FIFO within one)."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+
+    async def acquire(self, priority: int) -> None:
+        if not self._held and not self._waiters:
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._arrivals), waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed the lock as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, waiter = heapq.heappop(self._waiters)
+            if not waiter.done():
+                waiter.set_result(None)  # the lock passes straight to it
+                return
+        self._held = False
+
+    @asynccontextmanager
+    async def held(self, priority: int) -> AsyncIterator[None]:
+        await self.acquire(priority)
+        try:
+            yield
+        finally:
+            self.release()
+
 
 @dataclass
 class _ChatLine:
     """The queue of sends to one chat, and how many are in it (to forget it when empty)."""
 
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    lock: _PriorityLock = field(default_factory=_PriorityLock)
     users: int = 0
 
 
@@ -49,7 +93,7 @@ class Pacer:
         self._paused_until = float("-inf")
         self._memory = memory
         self._prune_at = memory
-        self._bot_line = asyncio.Lock()
+        self._bot_line = _PriorityLock()
         self._chat_lines: dict[int, _ChatLine] = {}
         self._on_pause = on_pause  # e.g. counting 429s for the metrics
 
@@ -70,21 +114,23 @@ class Pacer:
         self._book(chat_id, start)
         return start - now
 
-    async def wait_turn(self, chat_id: int) -> None:
+    async def wait_turn(self, chat_id: int, priority: int = ROUTINE) -> None:
         """Return when a message to ``chat_id`` may go; the send is counted from that moment."""
-        async with self._chat_line(chat_id):
-            await self._take_slot(chat_id)
+        async with self._chat_line(chat_id, priority):
+            await self._take_slot(chat_id, priority)
 
     @asynccontextmanager
-    async def turn(self, chat_id: int) -> AsyncIterator[None]:
+    async def turn(self, chat_id: int, priority: int = ROUTINE) -> AsyncIterator[None]:
         """Send to ``chat_id`` inside this block: it starts when the message may go, and the
         chat's next message waits ``per_chat_interval`` from when this one's answer came back.
 
         Counting the chat's gap from the answer, not from the request, keeps messages to one
         chat in order and apart when they reach Telegram, however long the request took.
+        A ``SAFETY`` send goes before every ``ROUTINE`` one still waiting, in its chat's line
+        and in the bot's (it cannot overtake a send already on the wire).
         """
-        async with self._chat_line(chat_id):
-            await self._take_slot(chat_id)
+        async with self._chat_line(chat_id, priority):
+            await self._take_slot(chat_id, priority)
             try:
                 yield
             finally:
@@ -102,11 +148,11 @@ class Pacer:
         if self._on_pause is not None:
             self._on_pause(seconds)
 
-    async def _take_slot(self, chat_id: int) -> None:
+    async def _take_slot(self, chat_id: int, priority: int) -> None:
         """Wait until ``chat_id`` may send, then book the send at that real moment."""
         # The chat's own gap first, holding up no other chat.
         await sleep_on(self._clock, self._chat_ready(chat_id) - self._clock.monotonic())
-        async with self._bot_line:
+        async with self._bot_line.held(priority):
             while (wait := self._earliest(chat_id) - self._clock.monotonic()) > 0:
                 # The bot's gap, a 429 pause that began meanwhile, or an early wake-up.
                 await sleep_on(self._clock, wait)
@@ -132,11 +178,11 @@ class Pacer:
         self._prune_at = max(self._memory, 2 * len(self._next_for_chat))
 
     @asynccontextmanager
-    async def _chat_line(self, chat_id: int) -> AsyncIterator[None]:
+    async def _chat_line(self, chat_id: int, priority: int) -> AsyncIterator[None]:
         line = self._chat_lines.setdefault(chat_id, _ChatLine())
         line.users += 1
         try:
-            async with line.lock:
+            async with line.lock.held(priority):
                 yield
         finally:
             line.users -= 1

@@ -30,7 +30,7 @@ from telegram.error import (
     TimedOut,
 )
 
-from bot.pacing import Pacer
+from bot.pacing import ROUTINE, SAFETY, Pacer
 from schedules.outbound import (
     Edit,
     Outbound,
@@ -85,7 +85,8 @@ class TelegramSender:
 
     async def send(self, message: Outbound) -> SendOutcome:
         try:
-            async with self._pacer.turn(message.chat_id):
+            priority = SAFETY if message.safety else ROUTINE
+            async with self._pacer.turn(message.chat_id, priority):
                 sent = await self._deliver(message)
         except RetryAfter as error:
             seconds = retry_after_seconds(error)

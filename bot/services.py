@@ -8,6 +8,7 @@ from typing import Any
 
 from telegram.ext import CallbackContext
 
+from bot.report_spool import ReportSpool
 from messages.triage import TriageRules
 from schedules.catalog import ProtocolCatalog
 from schedules.clock import Clock
@@ -27,6 +28,8 @@ class Services:
     clinic_slug: str = "clinic"
     # Where the clinic console is served (None: no HTTP server); known once it listens.
     console_url: Callable[[], str | None] = lambda: None
+    # Symptom reports the database refused, kept until it takes them (None: none kept).
+    report_spool: ReportSpool | None = None
 
 
 def services(context: CallbackContext[Any, Any, Any, Any]) -> Services:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
@@ -43,6 +44,10 @@ class Settings(BaseSettings):
     )
     staff_code: str | None = Field(
         default=None, description="Code staff send with /staff to join; generated if unset"
+    )
+    spool_dir: Path = Field(
+        default=Path("aftercare-spool"),
+        description="Where symptom reports wait (0600) while the database refuses writes",
     )
     sandbox_port: int = Field(default=8081, description="Port of the sandbox `run` starts")
     dispatch_batch: int = Field(default=200, ge=1, description="Reminders claimed per batch")

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -36,11 +37,12 @@ def state_for(level: str) -> EscalationState:
 
 
 async def record_report(session: AsyncSession, report: SymptomReport, now: datetime) -> int:
-    """Store a new report; an alerted level, or a photo, goes to staff right away."""
+    """Store a new report (made at ``report.created_at``, or now); an alerted level, or a
+    photo, goes to staff right away."""
     report.state = state_for(report.level)
     pushed = is_alerted(report.level) or report.photo_file_id is not None
     report.next_alert_at = now if pushed else None
-    report.created_at = now
+    report.created_at = getattr(report, "created_at", None) or now
     session.add(report)
     await session.commit()
     assert report.id is not None
@@ -48,23 +50,34 @@ async def record_report(session: AsyncSession, report: SymptomReport, now: datet
 
 
 async def settle_report(
-    session: AsyncSession, report_id: int, level: str, findings: Sequence[str], now: datetime
+    session: AsyncSession,
+    report_id: int,
+    level: str,
+    findings: Sequence[str],
+    now: datetime,
+    *,
+    done: bool = True,
 ) -> SymptomReport | None:
-    """The patient answered the clarifying question: the report takes its final level.
+    """The patient answered the checklist (``done``) or ticked one more box (not done).
 
-    Only ever raises severity; None if the report was already settled (a second press).
+    Only ever raises severity; a rise to an alerted level alerts staff now, again if they
+    were alerted at a lower level. None if the report was already settled (a second press).
     """
     report = await session.get(SymptomReport, report_id)
     if report is None or not report.clarifying:
         return None
-    report.clarifying = False
-    if _SEVERITY.get(level, 9) < _SEVERITY.get(report.level, 9):
+    report.clarifying = not done
+    rose = _SEVERITY.get(level, 9) < _SEVERITY.get(report.level, 9)
+    if rose:
         report.level = level
     report.findings = [*report.findings, *(f for f in findings if f not in report.findings)]
     if report.state == EscalationState.NONE or report.state == EscalationState.OPEN:
         report.state = state_for(report.level)
-        if is_alerted(report.level) and report.alerts_sent == 0:
+        if is_alerted(report.level) and (report.alerts_sent == 0 or rose):
             report.next_alert_at = now
+            # Written even if it looks unchanged here: an alert recorded meanwhile may have
+            # moved it to the level's re-alert interval.
+            flag_modified(report, "next_alert_at")
     session.add(report)
     await session.commit()
     return report
@@ -110,22 +123,30 @@ async def record_alerts(
     sent: Sequence[tuple[int, int]],
     *,
     now: datetime,
+    alerted_level: str,
 ) -> None:
-    """Note the alert messages (chat id, message id) and when to alert again."""
-    report = await session.get(SymptomReport, report_id)
-    if report is None:
-        return
-    for chat_id, message_id in sent:
-        session.add(
-            StaffAlert(report_id=report_id, chat_id=chat_id, message_id=message_id, sent_at=now)
+    """Note the alert messages (chat id, message id) and when to alert again: after the
+    level's interval, or at once if the report rose above ``alerted_level`` while the
+    alert was on its way (a checklist tick). One UPDATE that reads the row as it is when
+    written, so a tick committed meanwhile is never overwritten."""
+    if await session.get(SymptomReport, report_id) is None:
+        return  # forgotten meanwhile (/forget): nothing to note
+    _add_alert_rows(session, report_id, sent, now)
+    interval = REALERT_EVERY.get(alerted_level)
+    again = sa.case(
+        (col(SymptomReport.state) != EscalationState.OPEN, None),
+        (col(SymptomReport.level) != alerted_level, now),
+        else_=now + interval if interval else None,
+    )
+    await session.exec(
+        sa.update(SymptomReport)
+        .where(col(SymptomReport.id) == report_id)
+        .values(
+            alerts_sent=col(SymptomReport.alerts_sent) + (1 if sent else 0),
+            next_alert_at=again,
+            alert_claimed_until=None,
         )
-    if sent:
-        report.alerts_sent += 1
-    interval = REALERT_EVERY.get(report.level)
-    still_open = report.state == EscalationState.OPEN
-    report.next_alert_at = now + interval if still_open and interval else None
-    report.alert_claimed_until = None
-    session.add(report)
+    )
     await session.commit()
 
 

@@ -21,6 +21,7 @@ class Outbound:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
     photo: str | None = None  # a Telegram file_id; then ``text`` is its caption
+    safety: bool = False  # a staff alert: ahead of every routine send still waiting
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def postgres_admin_url() -> URL:
     return url.set(drivername="postgresql+asyncpg")
 
 
-def _dsn(url: URL) -> str:
+def dsn(url: URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
@@ -91,7 +91,7 @@ def _quote(name: str) -> str:
 
 async def _admin(url: URL, *statements: str) -> None:
     """Run CREATE/DROP DATABASE outside a transaction (asyncpg autocommits)."""
-    connection = await asyncpg.connect(_dsn(url), timeout=5)
+    connection = await asyncpg.connect(dsn(url), timeout=5)
     try:
         for statement in statements:
             await connection.execute(statement)

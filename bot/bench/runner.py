@@ -48,6 +48,7 @@ async def run_all(sizes: Sizes, *, quick: bool, progress: Progress) -> Report:
             *memory.figures(await memory.measure(sandbox, sizes.memory, settle=sizes.settle))
         )
     progress("triage")
+    report.add(triage.model_memory())
     for name in triage.SETS:
         report.add(*triage.figures(triage.measure(name, sizes.triage_seconds)))
     report.notes.extend(_notes(sizes))

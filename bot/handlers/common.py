@@ -11,8 +11,9 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
-from telegram.ext import ApplicationHandlerStop, CallbackContext, CallbackQueryHandler
+from telegram.ext import ApplicationHandlerStop, CallbackContext, CallbackQueryHandler, ExtBot
 
+from bot.pacing import ROUTINE, SAFETY
 from bot.services import services
 from messages.i18n import Translator, pick_locale, translator
 from messages.render import clinic_context
@@ -52,11 +53,18 @@ def local_now(patient: Patient, clock: Clock) -> datetime:
     return clock.now().astimezone(ZoneInfo(patient.timezone or "UTC"))
 
 
-async def say(update: Update, text: str, rows: Rows | None = None) -> None:
-    """Answer in the chat the update came from (after a button press too)."""
+async def say(update: Update, text: str, rows: Rows | None = None, *, first: bool = False) -> None:
+    """Answer in the chat the update came from (after a button press too); ``first`` puts
+    the answer ahead of every routine message still waiting for this chat or this bot."""
     markup = keyboard(rows) if rows else None
     chat = update.effective_chat
-    if chat is not None:
+    if chat is None:
+        return
+    bot = update.get_bot()
+    if isinstance(bot, ExtBot):  # always, under an Application: its rate limiter reads this
+        priority = SAFETY if first else ROUTINE
+        await bot.send_message(chat.id, text, reply_markup=markup, rate_limit_args=priority)
+    else:
         await chat.send_message(text, reply_markup=markup)
 
 

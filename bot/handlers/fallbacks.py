@@ -157,13 +157,30 @@ async def on_error(update: object, context: Context) -> None:
     if isinstance(update, Update) and update.effective_chat is not None:
         t = speak(update, None)
         try:
-            await update.effective_chat.send_message(
-                t(
-                    "Sorry, something went wrong on my side. Please try again in a moment. If it's about your health, contact your clinic."
-                )
-            )
+            await say(update, _failed_answer(update, context, t), first=True)
         except Exception:  # the apology is best effort; the error is already logged
             log.warning("could not apologise to the chat")
+
+
+def _failed_answer(update: Update, context: Context, t: Translator) -> str:
+    """What to say when handling failed: a symptom still gets its safe answer (the rules
+    need no database), with the honest word that the clinic has not been told."""
+    message = update.effective_message
+    text = (message.text or message.caption or "") if message else ""
+    if text and not text.startswith("/"):
+        rules = services(context).triage_rules
+        result = triage(text[:MAX_TEXT], NO_TREATMENT_DAY, rules, t.locale, second_opinion=False)
+        if result.level >= Level.ROUTINE_FOLLOWUP:
+            return (
+                result.reply
+                + "\n\n"
+                + t(
+                    "Something went wrong on my side, so this has not reached your clinic. Please contact them directly."
+                )
+            )
+    return t(
+        "Sorry, something went wrong on my side. Please try again in a moment. If it's about your health, contact your clinic."
+    )
 
 
 HANDLERS = [

@@ -8,10 +8,12 @@ with reassurance. Photos always go to the clinic's staff.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update
 from telegram.ext import CallbackQueryHandler
@@ -23,12 +25,13 @@ from bot.handlers.common import (
     clinic_in_words,
     close_buttons,
     find_patient,
+    keyboard,
     say,
     storable_text,
 )
 from bot.services import Services, services
 from messages.i18n import Translator, translator
-from messages.triage import Level, TriageResult, decide_clarification, triage
+from messages.triage import ClarifyOption, Level, TriageResult, decide_clarification, triage
 from messages.triage.engine import CLARIFY_KEYS
 from schedules import escalations
 from schedules.clinics import clinic_of
@@ -37,6 +40,7 @@ from schedules.plans import active_treatment
 from schedules.profile import local_day
 from schedules.team import staff_chats
 
+log = logging.getLogger(__name__)
 # With no treatment date, no day counts as "expected": nothing is reassured by the calendar.
 NO_TREATMENT_DAY = 30
 _CLARIFIED = re.compile(r"^tri:(\d+):([a-z]+)$")
@@ -51,6 +55,20 @@ class Situation:
     treatment_id: int | None
     day: int | None
     staff_reachable: bool
+
+
+UNKNOWN = Situation(clinic=None, treatment_id=None, day=None, staff_reachable=False)
+
+
+async def situation_now(svc: Services, patient: Patient) -> Situation:
+    """The patient's situation; when the database cannot say, the safe unknown one (no day:
+    nothing reassured by the calendar; nobody known to alert: the patient is told to call)."""
+    try:
+        async with svc.sessions() as session:
+            return await _situation(session, svc, patient)
+    except SQLAlchemyError as error:
+        log.warning("situation unread (%s): answering without it", type(error).__name__)
+        return UNKNOWN
 
 
 async def _situation(session: AsyncSession, svc: Services, patient: Patient) -> Situation:
@@ -71,17 +89,22 @@ def _profile(patient: Patient) -> dict[str, object]:
     }
 
 
-def _assess(svc: Services, patient: Patient, where: Situation, text: str) -> TriageResult:
+def _assess(
+    svc: Services, patient: Patient, where: Situation, text: str, *, second_opinion: bool = True
+) -> TriageResult:
     emergency = where.clinic.emergency_number if where.clinic else None
     day = NO_TREATMENT_DAY if where.day is None else where.day
-    return triage(text, day, svc.triage_rules, patient.locale, _profile(patient), emergency)
+    return triage(
+        text, day, svc.triage_rules, patient.locale, _profile(patient), emergency,
+        second_opinion=second_opinion,
+    )  # fmt: skip
 
 
 async def sounds_urgent(svc: Services, patient: Patient, text: str) -> bool:
-    """True if the text reports an emergency or urgent sign, whatever question we asked."""
-    async with svc.sessions() as session:
-        where = await _situation(session, svc, patient)
-    return _assess(svc, patient, where, text).level >= Level.URGENT
+    """True if the rules read an emergency or urgent sign in an answer to our question (a
+    date, a place): the model knows symptom messages, not "yesterday 5pm"."""
+    where = await situation_now(svc, patient)
+    return _assess(svc, patient, where, text, second_opinion=False).level >= Level.URGENT
 
 
 async def open_report(
@@ -95,8 +118,9 @@ async def open_report(
     source: str = "text",
     photo: str | None = None,
     clarifying: bool = False,
-) -> int:
-    """Record a report; wake the alerter when staff must hear of it now."""
+) -> int | None:
+    """Record a report and wake the alerter; None when the database refused it and it
+    waits in the spool (recorded, and staff alerted, once the database takes it)."""
     assert patient.id is not None
     report = SymptomReport(
         patient_id=patient.id,
@@ -111,8 +135,17 @@ async def open_report(
         clarifying=clarifying,
         created_at=svc.clock.now(),
     )
-    async with svc.sessions() as session:
-        report_id = await escalations.record_report(session, report, svc.clock.now())
+    try:
+        async with svc.sessions() as session:
+            report_id = await escalations.record_report(session, report, svc.clock.now())
+    except SQLAlchemyError as error:
+        if svc.report_spool is None:
+            raise
+        log.warning("report not recorded (%s): spooled", type(error).__name__)
+        report.clarifying = False  # nobody can answer a checklist we could not show
+        svc.report_spool.keep(report)
+        svc.wake_dispatcher()
+        return None
     if report.next_alert_at is not None:
         svc.wake_dispatcher()
     return report_id
@@ -145,35 +178,64 @@ def _join(*parts: str) -> str:
 
 
 async def triage_text(update: Update, context: Context, patient: Patient, text: str) -> str | None:
-    """Answer a patient's symptom; for anything else return the engine's short reply unsent."""
+    """Answer a patient's symptom; for anything else return the engine's short reply unsent.
+
+    The answer leaves before anything is written (and ahead of whatever else waits for this
+    chat), so no database trouble can hold up an emergency instruction; a checklist needs
+    its report row first, and without one the answer goes without buttons."""
     svc = services(context)
-    async with svc.sessions() as session:
-        where = await _situation(session, svc, patient)
+    where = await situation_now(svc, patient)
     result = _assess(svc, patient, where, text)
     t = translator(patient.locale)
     if result.level is Level.NOT_A_SYMPTOM:
         return result.reply
-    report_id = await open_report(
-        svc, patient, where,
-        level=result.level.value,
-        findings=[finding.rule for finding in result.findings],
-        text=text,
-        clarifying=result.clarify is not None,
-    )  # fmt: skip
+    answer = _join(result.reply, routing(result.level, where, t))
+    record = {
+        "level": result.level.value,
+        "findings": [finding.rule for finding in result.findings],
+        "text": text,
+        "clarifying": result.clarify is not None,
+    }
     if result.clarify is None:
-        await say(update, _join(result.reply, routing(result.level, where, t)))
+        await say(update, answer, first=result.level >= Level.URGENT)
+        await open_report(svc, patient, where, **record)  # type: ignore[arg-type]
         return None
-    options = [(option.label, f"tri:{report_id}:{option.key}") for option in result.clarify.options]
+    report_id = await open_report(svc, patient, where, **record)  # type: ignore[arg-type]
+    if report_id is None:
+        await say(update, answer, first=True)
+        return None
     await say(
         update,
-        _join(result.reply, routing(result.level, where, t), result.clarify.question),
-        [[option] for option in options],
+        _join(answer, result.clarify.question),
+        checklist(report_id, result.clarify.options, set(), t),
+        first=True,
     )
     return None
 
 
+def checklist(
+    report_id: int, options: Sequence[ClarifyOption], ticked: set[str], t: Translator
+) -> list[list[tuple[str, str]]]:
+    """One button per red flag, ticked ones marked; "None of these" becomes "Done"."""
+    rows = []
+    for option in options:
+        if option.key == "none":
+            label = t("Done") if ticked else option.label
+        else:
+            label = f"✓ {option.label}" if option.key in ticked else option.label
+        rows.append([(label, f"tri:{report_id}:{option.key}")])
+    return rows
+
+
+def _ticks(report: SymptomReport) -> set[str]:
+    return {f.removeprefix("answer:") for f in report.findings if f.startswith("answer:")}
+
+
 async def clarified(update: Update, context: Context) -> None:
-    """The patient answered the clarifying question: settle the level and say so."""
+    """A box of the red-flag checklist was ticked, or "None of these" / "Done" pressed.
+
+    Each tick decides at once: a rise to urgent or emergency answers and alerts right
+    away; an emergency closes the list. The report keeps the words and every tick."""
     svc = services(context)
     match = _CLARIFIED.match(button_data(update))
     found = await _clarifying(svc, update, int(match.group(1))) if match else None
@@ -182,13 +244,15 @@ async def clarified(update: Update, context: Context) -> None:
         await _stale(update)
         return
     patient, report, where = found
-    key = match.group(2)
+    key, before = match.group(2), Level(report.level)
+    ticked = _ticks(report) | ({key} - {"none"})
     first = _assess(svc, patient, where, report.text)
-    result = decide_clarification(first, [key])
+    result = decide_clarification(first, sorted(ticked) or ["none"], svc.triage_rules)
+    done = key == "none" or result.level == Level.EMERGENCY
     async with svc.sessions() as session:
         settled = await escalations.settle_report(
             session, report.id or 0, result.level.value,
-            [f.rule for f in result.findings], svc.clock.now(),
+            [f.rule for f in result.findings], svc.clock.now(), done=done,
         )  # fmt: skip
     if settled is None:
         await _stale(update, patient.locale)
@@ -196,10 +260,20 @@ async def clarified(update: Update, context: Context) -> None:
     await query.answer()
     if settled.next_alert_at is not None:
         svc.wake_dispatcher()
-    options = first.clarify.options if first.clarify else ()
-    await close_buttons(update, next((o.label for o in options if o.key == key), key))
     t = translator(patient.locale)
-    await say(update, _join(result.reply, routing(result.level, where, t)))
+    options = first.clarify.options if first.clarify else ()
+    if done:
+        chosen = [o.label for o in options if o.key in ticked] or [
+            o.label for o in options if o.key == "none"
+        ]
+        await close_buttons(update, ", ".join(chosen))
+    else:
+        await query.edit_message_reply_markup(
+            keyboard(checklist(report.id or 0, options, ticked, t))
+        )
+    if result.level > before or (done and not ticked):
+        first_out = result.level >= Level.URGENT
+        await say(update, _join(result.reply, routing(result.level, where, t)), first=first_out)
 
 
 async def _clarifying(
@@ -228,8 +302,7 @@ async def photo_from_patient(update: Update, context: Context, patient: Patient)
     if message is None or not message.photo:
         return
     caption = (message.caption or "")[:1000]
-    async with svc.sessions() as session:
-        where = await _situation(session, svc, patient)
+    where = await situation_now(svc, patient)
     result = _assess(svc, patient, where, caption) if caption else None
     level = max(Level.ROUTINE_FOLLOWUP, result.level) if result else Level.ROUTINE_FOLLOWUP
     await open_report(

@@ -248,6 +248,8 @@ def triage(
     locale: str = "en",
     profile: Mapping[str, object] | None = None,
     emergency_number: str | None = None,
+    *,
+    second_opinion: bool = True,
 ) -> TriageResult:
     """The most severe level the message supports on this day, and what to reply.
 
@@ -255,6 +257,8 @@ def triage(
     "your local emergency number". Expected (reassurance) only when every sign read is
     expected and nothing else in the message sounds like a symptom; the second reader
     can raise any answer to a red flag or to the checklist, and nothing lowers one.
+    ``second_opinion=False`` reads with the rules alone: for text typed where we asked
+    for a date or a place, which the model was never trained on.
     """
     locale = locale if locale in rules.lexicons else rules.fallback_locale
     reading = _reading(text, locale, rules)
@@ -262,7 +266,9 @@ def triage(
     ordered = tuple(sorted(findings.values(), key=lambda f: (-f.level.rank, f.rule)))
     say = _Say(rules, locale, emergency_number)
     first = _rules_answer(say, reading, ordered, text)
-    second = rules.reader.red_flag(text, days) if rules.reader is not None else None
+    if rules.reader is None or not second_opinion or first.level == Level.EMERGENCY:
+        return first
+    second = rules.reader.red_flag(text, days)
     if second is None or (first.level >= Level.URGENT and second <= first.level):
         return first
     if second >= Level.URGENT and second > first.level:

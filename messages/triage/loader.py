@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from importlib import resources
 from typing import Annotated, Any
 
@@ -25,6 +26,7 @@ from messages.triage.engine import (
     TriageRules,
 )
 from messages.triage.matching import CUE_KINDS, Lexicon, compile_lexicon
+from messages.triage.model import load_model
 from schedules.errors import RulesError
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -251,18 +253,21 @@ def _compile(spec: RulesSpec) -> TriageRules:
     )
 
 
-def load_rules(path: str | os.PathLike[str] | None = None) -> TriageRules:
-    """Read the bundled rules (or ``path``) once; callers keep and reuse the result."""
+def load_rules(path: str | os.PathLike[str] | None = None, *, reader: bool = True) -> TriageRules:
+    """Read the bundled rules (or ``path``) once, with the shipped model as second reader
+    unless ``reader`` is False; callers keep and reuse the result."""
     if path is None:
         file = resources.files("messages").joinpath("triage", "rules.yaml")
-        return parse_rules(file.read_text(encoding="utf-8"), "rules.yaml")
-    source = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise RulesError(f"{source}: cannot read the file: {error}") from error
-    return parse_rules(text, source)
+        rules = parse_rules(file.read_text(encoding="utf-8"), "rules.yaml")
+    else:
+        source = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as error:
+            raise RulesError(f"{source}: cannot read the file: {error}") from error
+        rules = parse_rules(text, source)
+    return replace(rules, reader=load_model()) if reader else rules
 
 
 def rule_bases(rules: TriageRules) -> Mapping[str, str]:

@@ -47,9 +47,7 @@ class WordSet:
         )
 
     def __contains__(self, token: object) -> bool:
-        return isinstance(token, str) and (
-            token in self.exact or any(token.startswith(p) for p in self.prefixes)
-        )
+        return isinstance(token, str) and (token in self.exact or token.startswith(self.prefixes))
 
 
 @dataclass(frozen=True)

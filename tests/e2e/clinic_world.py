@@ -35,6 +35,8 @@ async def enrolled(world: World, user_id: int = 1001) -> Person:
 
 
 async def reports(world: World) -> list[SymptomReport]:
+    """Every report, once the handlers are done (they answer first and record after)."""
+    await world.handlers_idle()
     async with world.daemon.sessions() as session:
         return list((await session.exec(select(SymptomReport))).all())
 

@@ -96,8 +96,22 @@ class World:
     ) -> Person:
         return Person(self.sandbox, user_id, language_code, first_name)
 
+    async def handlers_idle(self) -> None:
+        """Wait until every update the bot has fetched is fully handled: a handler answers
+        the patient first and records afterwards, so its answer is not the end of it."""
+        app = self.daemon.application
+        assert app is not None
+        await self.sandbox.wait_for(
+            lambda: (
+                app.update_queue.empty() and app.update_processor.current_concurrent_updates == 0
+            ),
+            timeout=15,
+            what="the bot's handlers to finish",
+        )
+
     async def settle(self) -> DispatchReport:
-        """Let the dispatcher finish whatever is due right now."""
+        """Let the handlers and then the dispatcher finish whatever is due right now."""
+        await self.handlers_idle()
         return await self.daemon.dispatch_now()
 
     async def advance_to_next_due(self) -> DispatchReport:
@@ -113,12 +127,12 @@ class World:
     async def advance(self, delta: timedelta) -> DispatchReport:
         """Move time forward and let the dispatcher do what is due by then."""
         self.clock.advance(delta)
-        return await self.daemon.dispatch_now()
+        return await self.settle()
 
     async def advance_to(self, moment: datetime) -> DispatchReport:
         if moment > self.clock.now():
             self.clock.set(moment)
-        return await self.daemon.dispatch_now()
+        return await self.settle()
 
     async def patient(self, chat_id: int) -> Patient:
         async with self.daemon.sessions() as session:
@@ -160,19 +174,24 @@ async def _database_for(tmp_path: Path, resources: AsyncExitStack) -> str:
 
 
 async def start_world(
-    tmp_path: Path, start: datetime, limits: Limits | None = None, **settings: object
+    tmp_path: Path,
+    start: datetime,
+    limits: Limits | None = None,
+    database_url: str | None = None,
+    **settings: object,
 ) -> World:
     """The sandbox and a started daemon; ``settings`` override ``AFTERCARE_*`` values.
 
-    The database is SQLite in ``tmp_path``, or a fresh Postgres database when the run
-    asks for it (``AFTERCARE_E2E_DATABASE=postgres``)."""
+    The database is ``database_url``, else SQLite in ``tmp_path``, or a fresh Postgres
+    database when the run asks for it (``AFTERCARE_E2E_DATABASE=postgres``)."""
     clock = FixedClock(start)
     resources = AsyncExitStack()
     sandbox = Sandbox(limits=limits or Limits.off(), monotonic=clock.monotonic, now=clock.now)
     await sandbox.start()
     config = Settings(
-        database_url=await _database_for(tmp_path, resources),
+        database_url=database_url or await _database_for(tmp_path, resources),
         safety_wake_seconds=3600,
+        spool_dir=tmp_path / "spool",
         **settings,  # type: ignore[arg-type]
     )
     daemon = Daemon(config, clock, token=TOKEN, base_url=sandbox.base_url)

@@ -24,8 +24,10 @@ EXPECTED = [
     "enrol.pure_planner",
     "memory.ours.rss", "memory.baseline.rss", "memory.ratio", "memory.baseline.per_job",
     "memory.ours.kept", "memory.baseline.kept", "memory.ours.rss_restarted",
-    *(f"triage.{s}.{k}" for s in ("labelled", "heldout")
-      for k in ("per_second", "accuracy", "emergency_recall")),
+    "triage.model_rss",
+    *(f"triage.{s}.{k}" for s in ("final", "dev", "labelled", "heldout")
+      for k in ("per_second", "accuracy", "emergency_recall", "urgent_recall", "reassured",
+                "over_escalated")),
 ]  # fmt: skip
 
 

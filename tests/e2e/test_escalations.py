@@ -122,11 +122,11 @@ async def test_an_unclear_message_asks_one_question_and_a_red_flag_answer_escala
 ) -> None:
     nurse = await staff_joins(world)
     pat = await enrolled(world)
-    reply = await pat.says("my face feels really weird today", expect="Do you have any of these")
+    reply = await pat.says("my skin feels strange", expect="Do you have any of these")
     assert "normal" not in (reply.text or "").lower()
     await world.settle()
     assert alerts(nurse) == []  # not alerted before the answer
-    answer = await pat.presses("Fever", expect="today")
+    answer = await pat.presses("Fever or shivers", expect="today")
     assert "alerted the team" in (answer.text or "")
     await world.settle()
     [alert] = alerts(nurse)
@@ -137,7 +137,7 @@ async def test_an_unclear_message_asks_one_question_and_a_red_flag_answer_escala
 async def test_none_of_these_keeps_it_for_review_without_reassurance(world: World) -> None:
     await staff_joins(world)
     pat = await enrolled(world)
-    await pat.says("my face feels really weird today", expect="Do you have any of these")
+    await pat.says("my skin feels strange", expect="Do you have any of these")
     answer = await pat.presses("None of these", expect="review")
     assert "common" not in (answer.text or "")
     [report] = await reports(world)

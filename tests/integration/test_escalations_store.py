@@ -54,7 +54,9 @@ async def test_after_an_alert_the_next_is_due_after_the_levels_interval(
     emergency = await report(sessions, owner, "emergency")
     await claim(sessions)
     async with sessions() as session:
-        await escalations.record_alerts(session, emergency, [(77, 1)], now=T0)
+        await escalations.record_alerts(
+            session, emergency, [(77, 1)], now=T0, alerted_level="emergency"
+        )
         assert await escalations.next_alert_due(session) == T0 + timedelta(minutes=5)
         found = await escalations.report_for_alert(session, 77, 1)
     assert found is not None
@@ -93,6 +95,29 @@ async def test_a_clarified_report_only_ever_rises(sessions: SessionFactory, owne
         assert settled.level == "urgent"
         assert settled.next_alert_at == T0
         assert await escalations.settle_report(session, unsure, "expected", [], T0) is None
+
+
+async def test_a_tick_that_raises_the_level_while_its_alert_is_out_is_alerted_at_once(
+    sessions: SessionFactory, owner: Owner
+) -> None:
+    unsure = await report(sessions, owner, "routine_followup", clarifying=True)
+    async with sessions() as session:
+        await escalations.settle_report(session, unsure, "urgent", ["answer:fever"], T0, done=False)
+    assert await claim(sessions) == [unsure]  # the urgent alert goes out...
+    async with sessions() as session:  # ...and, meanwhile, a tick makes it an emergency
+        raised = await escalations.settle_report(
+            session, unsure, "emergency", ["answer:spreading"], T0, done=False
+        )
+        assert raised is not None
+        assert raised.clarifying  # the list is still open
+    async with sessions() as session:
+        await escalations.record_alerts(session, unsure, [(77, 1)], now=T0, alerted_level="urgent")
+        row = await session.get(SymptomReport, unsure)
+        assert row is not None
+        assert row.level == "emergency"
+        assert row.alerts_sent == 1
+        assert row.next_alert_at == T0  # not in 15 minutes: alerted again as an emergency
+    assert await claim(sessions) == [unsure]
 
 
 async def test_staff_join_with_the_clinics_code_and_the_first_is_owner(
