@@ -97,15 +97,6 @@ async def test_ticks_on_the_checklist_decide_at_once_and_reach_staff(
     [report] = await reports(world)
     assert report.level == Level.EMERGENCY
     assert {"answer:fever", "answer:spreading"} <= set(report.findings)
-    print(
-        "ALERTS",
-        [a[:40] for a in alerts(nurse)],
-        report.next_alert_at,
-        report.alerts_sent,
-        report.alert_claimed_until,
-        report.state,
-        world.clock.now(),
-    )
     alert = alerts(nurse)[-1]
     assert "EMERGENCY" in alert
     assert VAGUE[locale] in alert  # the words and the ticks, together
