@@ -288,7 +288,7 @@ def _rules_answer(
         return say.result(ordered[0].level, ordered)
     if reading.cues & {"hint", "concern", "severe", "worse"}:
         return say.unsure(reading.cues)
-    if "body" in reading.cues and not {"chat", "question"} <= reading.cues:
+    if "body" in reading.cues and not reading.cues & {"chat", "question"}:
         return say.unsure(reading.cues)
     if reading.negated_rules or reading.cues & {"chat", "question", "better"}:
         return say.result(Level.NOT_A_SYMPTOM, ())  # "all good, no swelling"

@@ -1,7 +1,7 @@
 """Reading a message: tokens, rule phrases, typos, negation scope and cue words.
 
-Phrases match with small gaps, ``word*`` matches a prefix, and a typo of one
-letter is tolerated for longer words. Negation ("no pus", "kein Fieber",
+Phrases match with small gaps, ``word*`` matches a prefix, and a letter left out
+or added is tolerated in longer words that are not themselves rule words. Negation ("no pus", "kein Fieber",
 "температуры нет") is scoped to its clause. Pure and fast: a lexicon is compiled
 once per locale and reused for every message.
 """
@@ -130,10 +130,13 @@ def _keys(token: str, lexicon: Lexicon) -> set[str]:
     if not token[0].isalnum() and token[0] != "_":
         return keys
     keys.update(token[:n] + "*" for n in range(2, len(token) + 1) if token[:n] in lexicon.prefixes)
-    if len(token) >= FUZZY_MIN - 1:
-        # A typo seldom changes the first letter; without this, "leaking" reads as "flaking".
-        for key in _deletions(token) | {token}:
-            keys.update(w for w in lexicon.fuzzy.get(key, ()) if w[0] == token[0])
+    if len(keys) > 1 or token in lexicon.fuzzy.get(token, ()) or len(token) < FUZZY_MIN - 1:
+        return keys  # a word we know is read as itself, never as another word's typo
+    # A letter left out ("itchy" as "ichy") or one too many ("itchey"); not a letter changed,
+    # which turns real words into others ("bekommen" -> "benommen", "glowing" -> "growing").
+    # Nor the first letter: without that, "leaking" read as "flaking".
+    keys.update(w for w in lexicon.fuzzy.get(token, ()) if w[0] == token[0])
+    keys.update(d for d in _deletions(token) if d in lexicon.fuzzy.get(d, ()) and d[0] == token[0])
     return keys
 
 

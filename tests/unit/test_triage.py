@@ -205,7 +205,6 @@ def test_every_rule_cites_a_basis(rules: TriageRules) -> None:
         ("skin turned white and blue in one spot", "en", Level.URGENT),
         ("hi, my cheek has little bumps filled with fluid", "en", Level.URGENT),
         ("I don't think it's infected", "en", Level.URGENT),  # hedging is not a negation
-        ("thanks, my skin looks great", "en", Level.ROUTINE_FOLLOWUP),  # unsure: ask, don't soothe
     ],
 )
 def test_red_flags_written_differently_are_still_caught(

@@ -35,7 +35,7 @@ def test_the_final_set_never_scores_worse_than_reported() -> None:
     assert card["red_flags_reassured"] == 0
     assert card["red_flags_caught"] >= 144  # of 144
     assert card["emergencies_as_emergency"] >= 54  # of 56
-    assert card["accuracy"] >= 0.835
+    assert card["accuracy"] >= 0.865
     assert card["over_escalated_by_two"] <= 0.10 * card["total"]
 
 
