@@ -3,6 +3,7 @@ file and a fixed clock that only the test moves."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -101,13 +102,9 @@ class World:
         the patient first and records afterwards, so its answer is not the end of it."""
         app = self.daemon.application
         assert app is not None
-        await self.sandbox.wait_for(
-            lambda: (
-                app.update_queue.empty() and app.update_processor.current_concurrent_updates == 0
-            ),
-            timeout=15,
-            what="the bot's handlers to finish",
-        )
+        # PTB marks each update done once its handlers return: join() is exactly "idle".
+        async with asyncio.timeout(15):
+            await app.update_queue.join()
 
     async def settle(self) -> DispatchReport:
         """Let the handlers and then the dispatcher finish whatever is due right now."""
