@@ -120,6 +120,8 @@ async def finding_labels(
             labels.append(rule.staff.get(locale) or rule.staff.get(rules.fallback_locale, rule.id))
         elif finding.startswith("answer:"):
             labels.append(options.get(finding.partition(":")[2], finding))
+        elif finding.startswith("reader:"):  # raised by the model, not by a rule
+            labels.append(texts.unrecognised)
         else:
             labels.append(answers.get(finding, finding))
     return labels

@@ -107,6 +107,10 @@ class Combination:
     def holds(self, present: frozenset[str]) -> bool:
         return _cover(self.groups, present)
 
+    @property
+    def signs(self) -> frozenset[str]:
+        return frozenset().union(*self.groups)
+
 
 def _cover(groups: tuple[frozenset[str], ...], present: frozenset[str]) -> bool:
     if not groups:
@@ -222,9 +226,8 @@ def _combined(findings: dict[str, Finding], rules: TriageRules) -> dict[str, Fin
     present = frozenset(findings)
     for combination in rules.combinations:
         if combination.holds(present):
-            findings[combination.id] = Finding(combination.id, combination.level, "+".join(
-                sorted(present & frozenset().union(*combination.groups))
-            ))  # fmt: skip
+            signs = "+".join(sorted(present & combination.signs))
+            findings[combination.id] = Finding(combination.id, combination.level, signs)
     return findings
 
 

@@ -116,6 +116,21 @@ async def test_none_of_these_is_kept_for_review_and_says_when_to_call(world: Wor
     assert report.level == Level.ROUTINE_FOLLOWUP
 
 
+async def test_words_the_rules_do_not_know_are_raised_by_the_model_and_named_for_staff(
+    world: World,
+) -> None:
+    nurse = await staff_joins(world)
+    pat = await enrolled_in(world, "en")
+    words = "I feel like my throat is getting smaller"  # no rule has these words
+    reply = await pat.says(words, expect="Call 999 now")
+    assert "alerted the team" in (reply.text or "")
+    await world.settle()
+    [alert] = alerts(nurse)
+    assert "EMERGENCY" in alert
+    assert TEXTS["en"].unrecognised in alert  # staff know why, and read the words
+    assert words in alert
+
+
 async def test_the_emergency_answer_jumps_the_messages_queued_for_the_chat(
     world: World,
 ) -> None:
@@ -139,15 +154,13 @@ async def test_the_emergency_answer_jumps_the_messages_queued_for_the_chat(
     assert texts.index("queued 4") > answered
 
 
-async def _read_only(server: PostgresServer, url: str, on: bool) -> None:
-    """A failover to a read-only node, as the daemon sees it: every new transaction is
-    read-only and every open connection is cut."""
+async def _alter(server: PostgresServer, url: str, change: str) -> None:
+    """``ALTER DATABASE <the world's> <change>``, then cut every open connection, as a
+    failover does: the daemon meets the change on its next connection."""
     name = make_url(url).database
     admin = await asyncpg.connect(dsn(server.admin_url))
     try:
-        await admin.execute(
-            f'ALTER DATABASE "{name}" SET default_transaction_read_only = {"on" if on else "off"}'
-        )
+        await admin.execute(f'ALTER DATABASE "{name}" {change}')
         await admin.execute(
             "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
             " WHERE datname = $1 AND pid <> pg_backend_pid()",
@@ -166,7 +179,7 @@ async def test_a_report_the_database_refuses_is_answered_kept_and_alerted_later(
         try:
             nurse = await staff_joins(world)
             pat = await enrolled_in(world, "en")
-            await _read_only(postgres_template, url, on=True)
+            await _alter(postgres_template, url, "SET default_transaction_read_only = on")
 
             reply = await pat.says("my lips are swelling and I can't breathe", expect="Call")
             assert (reply.text or "").startswith("Call 999 now")  # first, with the number
@@ -176,7 +189,7 @@ async def test_a_report_the_database_refuses_is_answered_kept_and_alerted_later(
             assert await reports(world) == []  # the database took nothing
             assert alerts(nurse) == []
 
-            await _read_only(postgres_template, url, on=False)
+            await _alter(postgres_template, url, "SET default_transaction_read_only = off")
             await world.settle()
             [report] = await reports(world)
             assert report.level == Level.EMERGENCY
@@ -188,21 +201,6 @@ async def test_a_report_the_database_refuses_is_answered_kept_and_alerted_later(
             await stop_world(world)
 
 
-async def _connections(server: PostgresServer, url: str, allowed: bool) -> None:
-    """The database refuses every connection (a node gone), or takes them again."""
-    name = make_url(url).database
-    admin = await asyncpg.connect(dsn(server.admin_url))
-    try:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allowed).lower()}')
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
-            " WHERE datname = $1 AND pid <> pg_backend_pid()",
-            name,
-        )
-    finally:
-        await admin.close()
-
-
 @pytest.mark.own_database
 async def test_with_no_database_at_all_a_red_flag_still_gets_its_safe_answer(
     tmp_path: Path, postgres_template: PostgresServer
@@ -211,11 +209,11 @@ async def test_with_no_database_at_all_a_red_flag_still_gets_its_safe_answer(
         world = await start_world(tmp_path, START, database_url=url, **CLINIC)
         try:
             pat = await enrolled_in(world, "en")
-            await _connections(postgres_template, url, allowed=False)
+            await _alter(postgres_template, url, "ALLOW_CONNECTIONS false")
             reply = await pat.says("my lips are swelling and I can't breathe", expect="Call")
             text = reply.text or ""
             assert text.startswith("Call your local emergency number now")
             assert "has not reached your clinic" in text
-            await _connections(postgres_template, url, allowed=True)
+            await _alter(postgres_template, url, "ALLOW_CONNECTIONS true")
         finally:
             await stop_world(world)
