@@ -157,7 +157,10 @@ def routing(level: str, where: Situation, t: Translator) -> str:
         return ""  # expected: the guidance is the answer
     name = clinic_in_words(where.clinic, t)
     phone = where.clinic.phone if where.clinic else None
-    if where.staff_reachable and level in (Level.EMERGENCY, Level.URGENT):
+    if where.staff_reachable and level == Level.EMERGENCY:
+        # The instruction is to call emergency services now, not to wait for a call.
+        return t("I've also alerted the team at {clinic}.").format(clinic=name)
+    if where.staff_reachable and level == Level.URGENT:
         told = t("I've alerted the team at {clinic}; they will contact you today.").format(
             clinic=name
         )

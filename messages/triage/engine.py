@@ -382,6 +382,8 @@ def decide_clarification(
     findings = result.findings + tuple(
         Finding(f"answer:{key}", tick, key) for key, tick in zip(ticked, levels, strict=True)
     )
+    if not ticked:  # staff see that the patient denied every red flag
+        findings += (Finding("answer:none", Level.ROUTINE_FOLLOWUP, "none"),)
     replies = result.clarify.replies if result.clarify else {}
     return replace(
         result, level=level, findings=findings, reply=replies.get(level, result.reply), clarify=None

@@ -42,6 +42,7 @@ async def test_an_emergency_is_answered_with_the_emergency_number_first_and_aler
     reply = await pat.says("my lips are swelling up and i can't breathe properly", expect="999")
     assert (reply.text or "").startswith("Call 999 now")
     assert "alerted the team at Glow Clinic" in (reply.text or "")
+    assert "contact you today" not in (reply.text or "")  # call now; don't wait for a call
     await world.settle()
     [alert] = alerts(nurse)
     assert "EMERGENCY" in alert
@@ -81,7 +82,7 @@ async def test_a_second_acknowledgement_is_told_a_colleague_was_first(world: Wor
     nurse = await staff_joins(world)
     colleague = await staff_joins(world, NURSE + 1)
     pat = await enrolled(world)
-    await pat.says("I have a fever and the redness is spreading", expect="today")
+    await pat.says("there's yellow crust and pus on my cheek", expect="today")
     await world.settle()
     await staff_presses(world, nurse, "Acknowledge", "✓ Acknowledged")
     world.sandbox.user_presses_button(colleague.user_id, label="Acknowledge")

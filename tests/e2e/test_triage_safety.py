@@ -114,6 +114,7 @@ async def test_none_of_these_is_kept_for_review_and_says_when_to_call(world: Wor
     assert TEXTS["en"].net("999") in (answer.text or "")
     [report] = await reports(world)
     assert report.level == Level.ROUTINE_FOLLOWUP
+    assert report.findings == ["answer:none"]  # staff see every red flag was denied
 
 
 async def test_words_the_rules_do_not_know_are_raised_by_the_model_and_named_for_staff(

@@ -99,4 +99,6 @@ def test_checklist_ticks_decide_the_level_and_combine() -> None:
     both = decide_clarification(unsure, ["fever", "spreading"], RULES)
     assert both.level == Level.EMERGENCY  # sepsis signs, as if typed
     assert [f.rule for f in both.findings] == ["answer:fever", "answer:spreading"]
-    assert decide_clarification(unsure, ["none"], RULES).level == Level.ROUTINE_FOLLOWUP
+    denied = decide_clarification(unsure, ["none"], RULES)
+    assert denied.level == Level.ROUTINE_FOLLOWUP
+    assert [f.rule for f in denied.findings] == ["answer:none"]
