@@ -26,7 +26,7 @@ from messages.triage.engine import (
     TriageRules,
 )
 from messages.triage.matching import CUE_KINDS, Lexicon, compile_lexicon
-from messages.triage.model import load_model
+from messages.triage.model import ShippedModel
 from schedules.errors import RulesError
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -267,7 +267,7 @@ def load_rules(path: str | os.PathLike[str] | None = None, *, reader: bool = Tru
         except (OSError, UnicodeDecodeError) as error:
             raise RulesError(f"{source}: cannot read the file: {error}") from error
         rules = parse_rules(text, source)
-    return replace(rules, reader=load_model()) if reader else rules
+    return replace(rules, reader=ShippedModel()) if reader else rules
 
 
 def rule_bases(rules: TriageRules) -> Mapping[str, str]:

@@ -20,13 +20,14 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from messages.triage.engine import CHECK_LEVEL, Level
 from messages.triage.matching import normalize
 from schedules.errors import RulesError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 NGRAMS = (2, 5)  # character n-grams inside word boundaries, as scikit-learn's char_wb
 DAY_BUCKETS = (0, 1, 2, 3, 6, 9, 15, 29)  # day 0, 1, 2, 3-5, 6-8, 9-14, 15-28, 29+
@@ -77,6 +78,8 @@ class NgramModel:
         self.thresholds = thresholds
 
     def probabilities(self, text: str, days: int) -> dict[str, float]:
+        import numpy as np  # here, not at the top: loaded with the model, not with every command
+
         vocabulary = self._vocabulary
         known = [(vocabulary[g], n) for g, n in features(text, days).items() if g in vocabulary]
         scores = self._intercept.copy()
@@ -116,6 +119,8 @@ class NgramModel:
 
     @classmethod
     def from_json(cls, data: dict[str, Any], source: str = "model") -> NgramModel:
+        import numpy as np  # here, not at the top: loaded with the model, not with every command
+
         try:
             if data["format"] != 1 or tuple(data["classes"]) != CLASSES:
                 raise RulesError(f"{source}: unknown model format or classes")
@@ -135,6 +140,14 @@ class NgramModel:
             )
         except (KeyError, TypeError, ValueError) as error:
             raise RulesError(f"{source}: not a triage model ({error})") from error
+
+
+class ShippedModel:
+    """The bundled model as a second reader, decoded on its first message: most processes
+    (CLI commands, a daemon that is never written to) never pay for numpy or the file."""
+
+    def red_flag(self, text: str, days: int) -> Level | None:
+        return _shipped().red_flag(text, days)
 
 
 def load_model(path: str | os.PathLike[str] | None = None) -> NgramModel:
