@@ -175,7 +175,7 @@ def _failed_answer(update: Update, context: Context, t: Translator) -> str:
                 result.reply
                 + "\n\n"
                 + t(
-                    "Something went wrong on my side, so this has not reached your clinic. Please contact them directly."
+                    "Something went wrong on my side, so I can't be sure this reached your clinic. Please contact them directly."
                 )
             )
     return t(

@@ -200,8 +200,10 @@ async def triage_text(update: Update, context: Context, patient: Patient, text: 
         "clarifying": result.clarify is not None,
     }
     if result.clarify is None:
-        await say(update, answer, first=result.level >= Level.URGENT)
-        await open_report(svc, patient, where, **record)  # type: ignore[arg-type]
+        try:
+            await say(update, answer, first=result.level >= Level.URGENT)
+        finally:  # a Telegram that fails the answer must not cost the clinic the report
+            await open_report(svc, patient, where, **record)  # type: ignore[arg-type]
         return None
     report_id = await open_report(svc, patient, where, **record)  # type: ignore[arg-type]
     if report_id is None:

@@ -132,6 +132,21 @@ async def test_words_the_rules_do_not_know_are_raised_by_the_model_and_named_for
     assert words in alert
 
 
+async def test_a_report_whose_answer_telegram_fails_is_still_recorded_and_alerted(
+    world: World,
+) -> None:
+    nurse = await staff_joins(world)
+    pat = await enrolled_in(world, "en")
+    world.sandbox.inject_fault("sendMessage", "500", count=1, chat_id=pat.user_id)
+    reply = await pat.says("my lips are swelling and I can't breathe", expect="Call")
+    assert "can't be sure this reached your clinic" in (reply.text or "")  # said on failure
+    [report] = await reports(world)
+    assert report.level == Level.EMERGENCY
+    await world.settle()
+    [alert] = alerts(nurse)
+    assert "EMERGENCY" in alert
+
+
 async def test_the_emergency_answer_jumps_the_messages_queued_for_the_chat(
     world: World,
 ) -> None:
@@ -214,7 +229,7 @@ async def test_with_no_database_at_all_a_red_flag_still_gets_its_safe_answer(
             reply = await pat.says("my lips are swelling and I can't breathe", expect="Call")
             text = reply.text or ""
             assert text.startswith("Call your local emergency number now")
-            assert "has not reached your clinic" in text
+            assert "can't be sure this reached your clinic" in text
             await _alter(postgres_template, url, "ALLOW_CONNECTIONS true")
         finally:
             await stop_world(world)
