@@ -15,8 +15,11 @@ import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, ScalarNode
 
+# libyaml's parser when PyYAML was built with it (about ten times faster), else PyYAML's own.
+SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-class ProtocolYamlLoader(yaml.SafeLoader):
+
+class ProtocolYamlLoader(SafeLoader):  # type: ignore[misc]
     """SafeLoader without the YAML 1.1 surprises described above."""
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -38,7 +41,8 @@ class ProtocolYamlLoader(yaml.SafeLoader):
                     key_node.start_mark,
                 )
             seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 def _int_or_text(loader: yaml.SafeLoader, node: ScalarNode) -> Any:

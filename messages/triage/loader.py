@@ -6,6 +6,7 @@ the field, e.g. ``rules.yaml: rule "fever" (rules[4]), field "level": ...``.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -28,6 +29,7 @@ from messages.triage.engine import (
 from messages.triage.matching import CUE_KINDS, Lexicon, compile_lexicon
 from messages.triage.model import ShippedModel
 from schedules.errors import RulesError
+from schedules.protocol_yaml import SafeLoader
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
@@ -176,7 +178,7 @@ def _check(spec: RulesSpec, source: str) -> list[str]:
 def parse_rules(text: str, source: str = "rules.yaml") -> TriageRules:
     """Validate and compile a rules document; raise :class:`RulesError` naming every problem."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=SafeLoader)
     except yaml.YAMLError as error:
         raise RulesError(f"{source}: not valid YAML: {error}") from error
     try:
@@ -254,20 +256,27 @@ def _compile(spec: RulesSpec) -> TriageRules:
 
 
 def load_rules(path: str | os.PathLike[str] | None = None, *, reader: bool = True) -> TriageRules:
-    """Read the bundled rules (or ``path``) once, with the shipped model as second reader
-    unless ``reader`` is False; callers keep and reuse the result."""
+    """Read the bundled rules (or ``path``), with the shipped model as second reader
+    unless ``reader`` is False. The bundled ones are read once per process and shared (they
+    are immutable, and so is the model, which loads on its first message)."""
     if path is None:
-        file = resources.files("messages").joinpath("triage", "rules.yaml")
-        rules = parse_rules(file.read_text(encoding="utf-8"), "rules.yaml")
-    else:
-        source = os.fspath(path)
-        try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-        except (OSError, UnicodeDecodeError) as error:
-            raise RulesError(f"{source}: cannot read the file: {error}") from error
-        rules = parse_rules(text, source)
+        return _bundled(reader)
+    source = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise RulesError(f"{source}: cannot read the file: {error}") from error
+    rules = parse_rules(text, source)
     return replace(rules, reader=ShippedModel()) if reader else rules
+
+
+@functools.cache
+def _bundled(reader: bool) -> TriageRules:
+    if reader:
+        return replace(_bundled(False), reader=ShippedModel())
+    file = resources.files("messages").joinpath("triage", "rules.yaml")
+    return parse_rules(file.read_text(encoding="utf-8"), "rules.yaml")
 
 
 def rule_bases(rules: TriageRules) -> Mapping[str, str]:

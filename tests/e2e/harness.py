@@ -20,7 +20,7 @@ from bot.settings import Settings
 from schedules.clock import FixedClock
 from schedules.dispatcher import DispatchReport
 from schedules.models import Patient, Reminder, ReminderStatus
-from tests.dbs import BACKENDS, PostgresServer
+from tests.dbs import BACKENDS, PostgresServer, sqlite_with_schema
 
 TOKEN = "123456:TEST-TOKEN-for-the-sandbox"
 
@@ -166,7 +166,7 @@ class PostgresWorlds:
 
 async def _database_for(tmp_path: Path, resources: AsyncExitStack) -> str:
     if PostgresWorlds.server is None:
-        return f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}"
+        return await sqlite_with_schema(tmp_path / "e2e.db")
     return await resources.enter_async_context(PostgresWorlds.server.database())
 
 
