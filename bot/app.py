@@ -27,7 +27,9 @@ from bot.handlers import (
     symptoms,
     treatment,
 )
+from bot.http import bot_request
 from bot.services import SERVICES_KEY, Services
+from bot.updates import ChatOrderedUpdates
 
 # The updates the bot has handlers for; Telegram sends no others (polls, reactions, inline
 # queries...), which also keeps a kind the library cannot parse from stalling polling.
@@ -53,7 +55,14 @@ def build_application(
     rate_limiter: BaseRateLimiter[Any],
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
-        ApplicationBuilder().token(token).rate_limiter(rate_limiter).job_queue(None)
+        ApplicationBuilder()
+        .token(token)
+        .rate_limiter(rate_limiter)
+        .job_queue(None)
+        # PTB's own pool sizes (256 for replies, 1 for getUpdates), one TLS context.
+        .request(bot_request(256))
+        .get_updates_request(bot_request())
+        .concurrent_updates(ChatOrderedUpdates())
     )
     if base_url:
         builder = builder.base_url(base_url).base_file_url(

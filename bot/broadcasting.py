@@ -4,10 +4,10 @@ The daemon calls ``run_due`` on every pass, after reminders and staff alerts, so
 broadcast never holds up care messages for longer than one small batch. A pass claims a
 batch of pending deliveries (a lease, as the reminder outbox does), reads each
 recipient afresh (a patient who stopped or became unreachable meanwhile is skipped; a
-cancelled broadcast sends nothing more), sends one message at a time through the shared
-pacer and records each outcome in its own transaction. Killed mid-batch, a process
-re-sends at most the one message whose answer it had not recorded; its other claims
-come back when their lease lapses.
+cancelled broadcast sends nothing more), sends through the shared pacer with up to
+``window`` messages on the wire (one patient's in order) and records each outcome in its
+own transaction. Killed mid-batch, a process re-sends at most the ``window`` messages
+whose answers it had not recorded; its other claims come back when their lease lapses.
 
 The staff member's progress message is edited in place at most every ``progress_every``
 seconds of clock time, and once more with the final report.
@@ -15,10 +15,12 @@ seconds of clock time, and once more with the final report.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -56,7 +58,32 @@ class BroadcastConfig:
     # Clock time, like the pacer's budget; long enough for a batch and a 429 pause.
     lease: timedelta = timedelta(minutes=2)
     max_attempts: int = 6
+    # Deliveries on the wire or not yet recorded at once (``Settings.send_window``).
+    window: int = 8
     progress_every: float = 2.0  # clock seconds between two edits of the progress message
+
+
+@dataclass
+class _Run:
+    """One batch on its way: the chats still to take, and what the lanes found."""
+
+    queue: deque[list[Recipient]]
+    content: dict[int, Broadcast | None] = field(default_factory=dict)
+    sent: int = 0
+    paused: bool = False  # a 429: the lanes stop, the rest goes back to pending
+    unsent: list[Recipient] = field(default_factory=list)
+
+    def left_over(self) -> list[Recipient]:
+        return self.unsent + [r for recipients in self.queue for r in recipients]
+
+
+def by_chat(batch: list[Recipient]) -> deque[list[Recipient]]:
+    """The batch as one list per patient, in batch order: a patient's messages (two
+    broadcasts) leave one after the other; different patients' side by side."""
+    grouped: dict[int, list[Recipient]] = {}
+    for recipient in batch:
+        grouped.setdefault(recipient.patient_id, []).append(recipient)
+    return deque(grouped.values())
 
 
 class Broadcaster:
@@ -101,20 +128,25 @@ class Broadcaster:
                 lease=self._config.lease,
                 limit=self._config.batch,
             )
-        sent = 0
-        content: dict[int, Broadcast | None] = {}
-        for index, recipient in enumerate(batch):
-            if self._stopping:
-                break
-            outcome = await self._deliver(recipient, content)
-            if outcome == "sent":
-                sent += 1
-            elif outcome == "rate limited":
-                await self._release(batch[index + 1 :])
-                break
-            await self._show_progress(recipient.broadcast_id, content)
+        run = _Run(by_chat(batch))
+        await asyncio.gather(*(self._deliver_chats(run) for _ in range(self._config.window)))
+        if run.paused:
+            await self._release(run.left_over())
         await self._finish_ready()
-        return sent
+        return run.sent
+
+    async def _deliver_chats(self, run: _Run) -> None:
+        """One of ``window`` lanes: take the next chat's deliveries and send them in order."""
+        while run.queue and not (self._stopping or run.paused):
+            recipients = run.queue.popleft()
+            for index, recipient in enumerate(recipients):
+                outcome = await self._deliver(recipient, run.content)
+                run.sent += outcome == "sent"
+                if outcome == "rate limited":
+                    run.paused = True
+                    run.unsent.extend(recipients[index + 1 :])
+                    return
+                await self._show_progress(recipient.broadcast_id, run.content)
 
     async def next_due(self) -> datetime | None:
         async with self._sessions() as session:

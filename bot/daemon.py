@@ -31,6 +31,7 @@ from bot.broadcasting import BroadcastConfig, Broadcaster
 from bot.compose import compose
 from bot.console.auth import Sessions, console_key_for
 from bot.console.routes import ConsoleDeps, console_routes
+from bot.http import bot_request
 from bot.metrics import DaemonMetrics, dispatch_lag_seconds, read_counts
 from bot.pacing import Pacer
 from bot.ratelimit import PacedRateLimiter
@@ -162,7 +163,13 @@ class Daemon:
             services=services,
             rate_limiter=PacedRateLimiter(self._pacer),
         )
-        self._send_bot = Bot(self._token, base_url=self._base_url or "https://api.telegram.org/bot")
+        self._send_bot = Bot(
+            self._token,
+            base_url=self._base_url or "https://api.telegram.org/bot",
+            # PTB's default pool is one connection: the send window needs one per send.
+            request=bot_request(self.settings.send_window + 2),
+            get_updates_request=bot_request(),
+        )
         await reach_bot_api(self._send_bot, patience=self.settings.startup_wait_seconds)
         self.dispatcher = self._build_dispatcher(self._send_bot)
         self.alerter = Alerter(
@@ -171,7 +178,11 @@ class Daemon:
         )  # fmt: skip
         self.broadcaster = Broadcaster(
             self.sessions, self.clock, self._sender, self._worker,
-            BroadcastConfig(lease=self._lease, max_attempts=self.settings.max_send_attempts),
+            BroadcastConfig(
+                lease=self._lease,
+                max_attempts=self.settings.max_send_attempts,
+                window=self.settings.send_window,
+            ),
         )  # fmt: skip
         await self.application.initialize()
         await self.application.bot.set_my_commands(COMMANDS)
@@ -276,7 +287,7 @@ class Daemon:
             batch=self.settings.dispatch_batch,
             lease=self._lease,
             max_attempts=self.settings.max_send_attempts,
-            unrecorded=self.settings.unrecorded_sends,
+            window=self.settings.send_window,
             default_clinic=self.settings.clinic_slug,
         )
         return Dispatcher(self.sessions, self.clock, self._sender, compose, self.catalog, config)

@@ -13,6 +13,7 @@ from datetime import timedelta
 from telegram import Bot
 
 from bot.compose import compose
+from bot.http import bot_request
 from bot.pacing import Pacer
 from bot.sender import TelegramSender
 from bot.settings import Settings
@@ -44,7 +45,12 @@ async def wired_dispatcher(
     catalog = ProtocolCatalog(sessions, clock)
     protocol = await catalog.publish(bundled_protocol(settings.protocol))
     assert protocol.id is not None
-    bot = Bot(token, base_url=base_url)
+    bot = Bot(
+        token,
+        base_url=base_url,
+        request=bot_request(settings.send_window + 2),
+        get_updates_request=bot_request(),
+    )
     await bot.initialize()
     pacer = Pacer(clock, per_second=per_second)
     config = DispatchConfig(
@@ -52,7 +58,7 @@ async def wired_dispatcher(
         batch=settings.dispatch_batch,
         lease=timedelta(seconds=settings.claim_lease_seconds),
         max_attempts=settings.max_send_attempts,
-        unrecorded=settings.unrecorded_sends,
+        window=settings.send_window,
     )
     dispatcher = Dispatcher(sessions, clock, TelegramSender(bot, pacer), compose, catalog, config)
     try:

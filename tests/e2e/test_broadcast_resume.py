@@ -21,6 +21,7 @@ from sqlmodel import SQLModel, col, create_engine, select
 
 from bot.sandbox.limits import Limits
 from bot.sandbox.server import Sandbox
+from bot.settings import Settings
 from schedules import broadcasts
 from schedules.clock import FastClock
 from schedules.db import make_engine, session_factory
@@ -46,7 +47,8 @@ SPEED = 100.0
 RECIPIENTS = 5_000
 FIRST_CHAT = 700_001
 NEWS = "Glow Clinic moves to 12 High Street on 1 April. Your aftercare carries on as usual."
-IN_FLIGHT = 1  # sends are sequential: at most one message is between Telegram and our commit
+# At most the send window is between Telegram and our commit when the kill comes.
+IN_FLIGHT = Settings().send_window
 
 
 class Run:

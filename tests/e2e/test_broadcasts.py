@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import col, select
 from telegram import Bot
 
-from bot.broadcasting import Broadcaster
+from bot.broadcasting import BroadcastConfig, Broadcaster
 from bot.pacing import Pacer
 from bot.sandbox.model import TranscriptEntry
 from bot.sender import TelegramSender
@@ -211,7 +211,11 @@ async def test_cancel_midway_leaves_the_rest_unsent(world: World) -> None:
     bot = Bot(TOKEN, base_url=world.sandbox.base_url)
     await bot.initialize()
     gate = Gate(TelegramSender(bot, Pacer(world.clock, per_second=25)), open_after=3)
-    world.daemon.broadcaster = Broadcaster(world.daemon.sessions, world.clock, gate, "gated")
+    # One at a time, so that "the fourth is in flight" is exact.
+    config = BroadcastConfig(window=1)
+    world.daemon.broadcaster = Broadcaster(
+        world.daemon.sessions, world.clock, gate, "gated", config
+    )
     try:
         await composes(world, nurse)
         progress = await sends(world, nurse, "Send now (10)")

@@ -170,6 +170,24 @@ async def test_the_emergency_answer_jumps_the_messages_queued_for_the_chat(
     assert texts.index("queued 4") > answered
 
 
+async def test_an_emergency_is_answered_while_other_chats_wait_on_telegram(
+    world: World,
+) -> None:
+    """Three other people write first, and Telegram answers every message to them 3 s
+    late: their updates are handled beside the emergency, not ahead of it."""
+    pat = await enrolled_in(world, "en")
+    others = [world.person(2001 + n) for n in range(3)]
+    for other in others:
+        world.sandbox.inject_fault(
+            "sendMessage", "delay", count=None, chat_id=other.user_id, delay=3
+        )
+        world.sandbox.user_sends_text(other.user_id, "/start")
+    await pat.says("my lips and tongue are swelling, I can't breathe", expect="Call 999")
+    assert [other.bot_texts() for other in others] == [[], [], []]  # still on the wire
+    await world.handlers_idle()
+    assert all("Which language" in other.bot_texts()[0] for other in others)
+
+
 async def _alter(server: PostgresServer, url: str, change: str) -> None:
     """``ALTER DATABASE <the world's> <change>``, then cut every open connection, as a
     failover does: the daemon meets the change on its next connection."""
