@@ -20,7 +20,7 @@ from schedules.catalog import ProtocolCatalog
 from schedules.clock import Clock
 from schedules.db import SessionFactory
 from schedules.models import Clinic, SymptomReport
-from schedules.outbound import Button, Outbound, RateLimited, Sender, Sent
+from schedules.outbound import Button, Lane, Outbound, RateLimited, Sender, Sent
 from schedules.team import staff_chats
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class Alerter:
         sent: list[tuple[int, int]] = []
         for chat_id in chats:
             outcome = await self._sender.send(
-                Outbound(chat_id, text, buttons, photo=report.photo_file_id, safety=True)
+                Outbound(chat_id, text, buttons, photo=report.photo_file_id, lane=Lane.SAFETY)
             )
             if isinstance(outcome, Sent):
                 sent.append((chat_id, outcome.message_id))

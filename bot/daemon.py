@@ -113,7 +113,10 @@ class Daemon:
         self.sessions = session_factory(self.engine)
         self.catalog = ProtocolCatalog(self.sessions, clock)
         self._wake = asyncio.Event()
-        self._pass_lock = asyncio.Lock()
+        self._pass_lock = asyncio.Lock()  # the care pass: reports, staff alerts, reminders
+        self._bulk_wake = asyncio.Event()
+        self._bulk_lock = asyncio.Lock()  # the bulk pass: broadcasts
+        self._bulk_task: asyncio.Task[None] | None = None
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._loop_task: asyncio.Task[None] | None = None
         self.application: Application[Any, Any, Any, Any, Any, Any] | None = None
@@ -198,6 +201,7 @@ class Daemon:
         )
         self._scheduler.start()
         self._loop_task = asyncio.create_task(self._dispatch_loop(), name="dispatch-loop")
+        self._bulk_task = asyncio.create_task(self._bulk_loop(), name="broadcast-loop")
         self.wake()
         log.info(
             "daemon started worker=%s role=%s",
@@ -233,7 +237,7 @@ class Daemon:
         """Adopt what the last leader left claimed, start polling, dispatch."""
         await self._let_the_last_leader_stop()
         # Under the pass lock: our own pass from an earlier lead has finished.
-        async with self._pass_lock, self.sessions() as session:
+        async with self._pass_lock, self._bulk_lock, self.sessions() as session:
             adopted = await store.release_claims(session)
             adopted += await deliveries.release_claims(session)
             adopted += await escalations.release_alert_claims(session)
@@ -295,22 +299,50 @@ class Daemon:
     def wake(self) -> None:
         """Something may be due (a new plan, the alarm): run a dispatch pass soon."""
         self._wake.set()
+        self._bulk_wake.set()
 
     async def dispatch_now(self) -> DispatchReport:
-        """Run one complete pass right now (tests move a fixed clock, then call this)."""
+        """Run one complete pass right now, care then bulk (tests move a fixed clock, then
+        call this); the running daemon runs the two in loops of their own."""
+        report = await self._care_pass()
+        await self._bulk_pass()
+        return report
+
+    async def _care_pass(self) -> DispatchReport:
         assert self.dispatcher is not None
         assert self.alerter is not None
-        assert self.broadcaster is not None
         async with self._pass_lock:
             await self.report_spool.drain(self.sessions, self.clock.now())
             # Staff alerts first: after an outage they must not wait behind the reminders.
             self.alerts_sent = await self.alerter.run_due()
             report = await self.dispatcher.run_due()
-            # After reminders and alerts: a broadcast never holds up care messages.
-            self.broadcast_sent = await self.broadcaster.run_due()
             self.metrics.observe_pass(report)
             await self._retention.run_if_due()  # forgets long-finished patients, once a day
             return report
+
+    async def _bulk_pass(self) -> bool:
+        """One batch of broadcast deliveries; True if more are due at once."""
+        assert self.broadcaster is not None
+        async with self._bulk_lock:
+            self.broadcast_sent = await self.broadcaster.run_due()
+            due = await self.broadcaster.next_due()
+            return due is not None and due <= self.clock.now()
+
+    async def _bulk_loop(self) -> None:
+        """Broadcasts in a loop of their own, their sends in the pacer's bulk lane: a care
+        message due mid-broadcast takes the next free slot instead of waiting for a batch."""
+        while True:
+            await self._bulk_wake.wait()
+            self._bulk_wake.clear()
+            if not self.leading:
+                continue
+            try:
+                if await self._bulk_pass():
+                    self._bulk_wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the safety wake retries; never let the loop die
+                log.exception("broadcast pass failed")
 
     async def _dispatch_loop(self) -> None:
         while True:
@@ -321,7 +353,7 @@ class Daemon:
                 await self.report_spool.drain(self.sessions, self.clock.now())
                 continue
             try:
-                report = await self.dispatch_now()
+                report = await self._care_pass()
                 if self.alerts_sent:
                     log.info("alerted staff about %d escalations", self.alerts_sent)
                 if report.handled:
@@ -372,7 +404,9 @@ class Daemon:
         if self._loop_task is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._pass_lock.acquire(), timeout=10)
+                await asyncio.wait_for(self._bulk_lock.acquire(), timeout=10)
             await _cancel(self._loop_task)
+            await _cancel(self._bulk_task)
             await self._release_claims()
         await self._leadership.release()
         if self.application is not None:
@@ -498,8 +532,8 @@ class Daemon:
 
     async def health(self) -> Health:
         """Database reachable, scheduler running, and how late the oldest due reminder is."""
-        running = self._scheduler.running and (
-            self._loop_task is not None and not self._loop_task.done()
+        running = self._scheduler.running and all(
+            task is not None and not task.done() for task in (self._loop_task, self._bulk_task)
         )
         try:
             lag: float | None = await dispatch_lag_seconds(self.sessions, self.clock.now())

@@ -12,33 +12,31 @@ holds up nobody else.
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from schedules.clock import Clock, sleep_on
-
-# Lower goes first. Not 0: PTB drops a falsy ``rate_limit_args`` before our limiter sees it.
-SAFETY = 1  # an emergency answer or a staff alert: first in every line
-ROUTINE = 2  # everything else, in the order it asked
+from schedules.outbound import BULK_SHARE, Lane
 
 
-class _PriorityLock:
-    """A lock whose waiters go by priority, then in the order they came (FIFO within one)."""
+class _LaneLock:
+    """A lock whose waiters go by lane (``Lane.SAFETY`` first), first come first served
+    within a lane. While care messages wait, a waiting bulk message still gets one turn in
+    ``BULK_SHARE``: a broadcast slows down under a backlog of reminders but never stops."""
 
     def __init__(self) -> None:
         self._held = False
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._arrivals = itertools.count()
+        self._lines: dict[Lane, deque[asyncio.Future[None]]] = {lane: deque() for lane in Lane}
+        self._bulk_passed_over = 0
 
-    async def acquire(self, priority: int) -> None:
-        if not self._held and not self._waiters:
+    async def acquire(self, lane: Lane) -> None:
+        if not self._held and not any(self._lines.values()):
             self._held = True
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (priority, next(self._arrivals), waiter))
+        self._lines[lane].append(waiter)
         try:
             await waiter
         except asyncio.CancelledError:
@@ -47,16 +45,29 @@ class _PriorityLock:
             raise
 
     def release(self) -> None:
-        while self._waiters:
-            _, _, waiter = heapq.heappop(self._waiters)
+        while (line := self._next_line()) is not None:
+            waiter = line.popleft()
             if not waiter.done():
                 waiter.set_result(None)  # the lock passes straight to it
                 return
         self._held = False
 
+    def _next_line(self) -> deque[asyncio.Future[None]] | None:
+        waiting = [lane for lane in Lane if self._lines[lane]]
+        if not waiting:
+            return None
+        first = waiting[0]
+        if first == Lane.CARE and Lane.BULK in waiting:
+            self._bulk_passed_over += 1
+            if self._bulk_passed_over >= BULK_SHARE:
+                first = Lane.BULK
+        if first == Lane.BULK:
+            self._bulk_passed_over = 0
+        return self._lines[first]
+
     @asynccontextmanager
-    async def held(self, priority: int) -> AsyncIterator[None]:
-        await self.acquire(priority)
+    async def held(self, lane: Lane) -> AsyncIterator[None]:
+        await self.acquire(lane)
         try:
             yield
         finally:
@@ -67,7 +78,7 @@ class _PriorityLock:
 class _ChatLine:
     """The queue of sends to one chat, and how many are in it (to forget it when empty)."""
 
-    lock: _PriorityLock = field(default_factory=_PriorityLock)
+    lock: _LaneLock = field(default_factory=_LaneLock)
     users: int = 0
 
 
@@ -93,7 +104,7 @@ class Pacer:
         self._paused_until = float("-inf")
         self._memory = memory
         self._prune_at = memory
-        self._bot_line = _PriorityLock()
+        self._bot_line = _LaneLock()
         self._chat_lines: dict[int, _ChatLine] = {}
         self._on_pause = on_pause  # e.g. counting 429s for the metrics
 
@@ -114,23 +125,23 @@ class Pacer:
         self._book(chat_id, start)
         return start - now
 
-    async def wait_turn(self, chat_id: int, priority: int = ROUTINE) -> None:
+    async def wait_turn(self, chat_id: int, lane: Lane = Lane.CARE) -> None:
         """Return when a message to ``chat_id`` may go; the send is counted from that moment."""
-        async with self._chat_line(chat_id, priority):
-            await self._take_slot(chat_id, priority)
+        async with self._chat_line(chat_id, lane):
+            await self._take_slot(chat_id, lane)
 
     @asynccontextmanager
-    async def turn(self, chat_id: int, priority: int = ROUTINE) -> AsyncIterator[None]:
+    async def turn(self, chat_id: int, lane: Lane = Lane.CARE) -> AsyncIterator[None]:
         """Send to ``chat_id`` inside this block: it starts when the message may go, and the
         chat's next message waits ``per_chat_interval`` from when this one's answer came back.
 
         Counting the chat's gap from the answer, not from the request, keeps messages to one
         chat in order and apart when they reach Telegram, however long the request took.
-        A ``SAFETY`` send goes before every ``ROUTINE`` one still waiting, in its chat's line
-        and in the bot's (it cannot overtake a send already on the wire).
+        A send goes before those of later lanes still waiting, in its chat's line and in the
+        bot's (``Lane``; it cannot overtake a send already on the wire).
         """
-        async with self._chat_line(chat_id, priority):
-            await self._take_slot(chat_id, priority)
+        async with self._chat_line(chat_id, lane):
+            await self._take_slot(chat_id, lane)
             try:
                 yield
             finally:
@@ -148,11 +159,11 @@ class Pacer:
         if self._on_pause is not None:
             self._on_pause(seconds)
 
-    async def _take_slot(self, chat_id: int, priority: int) -> None:
+    async def _take_slot(self, chat_id: int, lane: Lane) -> None:
         """Wait until ``chat_id`` may send, then book the send at that real moment."""
         # The chat's own gap first, holding up no other chat.
         await sleep_on(self._clock, self._chat_ready(chat_id) - self._clock.monotonic())
-        async with self._bot_line.held(priority):
+        async with self._bot_line.held(lane):
             while (wait := self._earliest(chat_id) - self._clock.monotonic()) > 0:
                 # The bot's gap, a 429 pause that began meanwhile, or an early wake-up.
                 await sleep_on(self._clock, wait)
@@ -178,11 +189,11 @@ class Pacer:
         self._prune_at = max(self._memory, 2 * len(self._next_for_chat))
 
     @asynccontextmanager
-    async def _chat_line(self, chat_id: int, priority: int) -> AsyncIterator[None]:
+    async def _chat_line(self, chat_id: int, lane: Lane) -> AsyncIterator[None]:
         line = self._chat_lines.setdefault(chat_id, _ChatLine())
         line.users += 1
         try:
-            async with line.lock.held(priority):
+            async with line.lock.held(lane):
                 yield
         finally:
             line.users -= 1

@@ -16,8 +16,9 @@ from typing import Any
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
-from bot.pacing import ROUTINE, Pacer
+from bot.pacing import Pacer
 from bot.sender import retry_after_seconds
+from schedules.outbound import Lane
 
 log = logging.getLogger(__name__)
 Result = bool | dict[str, Any] | list[dict[str, Any]]
@@ -43,19 +44,19 @@ class PacedRateLimiter(BaseRateLimiter[int]):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> Result:
-        """``rate_limit_args`` is the send's priority (``pacing.SAFETY`` for an emergency
-        answer), given as ``send_message(..., rate_limit_args=SAFETY)``."""
+        """``rate_limit_args`` is the send's lane (``Lane.SAFETY`` for an emergency answer),
+        given as ``send_message(..., rate_limit_args=Lane.SAFETY)``."""
         chat_id = data.get("chat_id")
         if not isinstance(chat_id, int):  # no chat: button answers, getMe... not paced
             return await callback(*args, **kwargs)
-        priority = ROUTINE if rate_limit_args is None else rate_limit_args
+        lane = Lane.CARE if rate_limit_args is None else Lane(rate_limit_args)
         for _ in range(self._max_retries):
             try:
-                async with self._pacer.turn(chat_id, priority):
+                async with self._pacer.turn(chat_id, lane):
                     return await callback(*args, **kwargs)
             except RetryAfter as error:
                 seconds = retry_after_seconds(error)
                 log.warning("429 on %s: all sending waits %.1f s, then retries", endpoint, seconds)
                 self._pacer.pause(seconds)
-        async with self._pacer.turn(chat_id, priority):  # the last try: its 429 reaches the handler
+        async with self._pacer.turn(chat_id, lane):  # the last try: its 429 reaches the handler
             return await callback(*args, **kwargs)

@@ -30,7 +30,7 @@ from telegram.error import (
     TimedOut,
 )
 
-from bot.pacing import ROUTINE, SAFETY, Pacer
+from bot.pacing import Pacer
 from schedules.outbound import (
     Edit,
     Outbound,
@@ -85,8 +85,7 @@ class TelegramSender:
 
     async def send(self, message: Outbound) -> SendOutcome:
         try:
-            priority = SAFETY if message.safety else ROUTINE
-            async with self._pacer.turn(message.chat_id, priority):
+            async with self._pacer.turn(message.chat_id, message.lane):
                 sent = await self._deliver(message)
         except RetryAfter as error:
             seconds = retry_after_seconds(error)

@@ -32,7 +32,7 @@ from schedules.models import (
     BroadcastStatus,
     DeliveryStatus,
 )
-from schedules.outbound import Outbound
+from schedules.outbound import Lane, Outbound
 from schedules.segments import Segment, recipients, segment_from_json, segment_json
 
 TEXT_LIMIT = 4096  # Telegram's limit for a message
@@ -286,7 +286,9 @@ async def drop_drafts(session: AsyncSession, staff_id: int, now: datetime) -> in
 
 def outbound_for(broadcast: Broadcast, chat_id: int) -> Outbound:
     """The message exactly as a recipient gets it (the staff preview uses it too)."""
-    return Outbound(chat_id=chat_id, text=broadcast.text, photo=broadcast.photo_file_id)
+    return Outbound(
+        chat_id=chat_id, text=broadcast.text, photo=broadcast.photo_file_id, lane=Lane.BULK
+    )
 
 
 # -- progress ---------------------------------------------------------------------------------

@@ -6,7 +6,23 @@ Outcomes are data: the sender classifies every answer, the dispatcher decides.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Protocol, runtime_checkable
+
+
+class Lane(IntEnum):
+    """Where a message waits for its turn at the pacer: a lower lane goes first.
+
+    Not 0: PTB drops a falsy ``rate_limit_args`` before our rate limiter sees it.
+    """
+
+    SAFETY = 1  # an answer to a symptom message, a staff alert
+    CARE = 2  # replies in conversations, care reminders
+    BULK = 3  # broadcasts: they keep one turn in ``BULK_SHARE`` while care messages wait
+
+
+# While care messages wait, a waiting broadcast message still gets one turn in this many.
+BULK_SHARE = 10
 
 
 @dataclass(frozen=True)
@@ -21,7 +37,7 @@ class Outbound:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
     photo: str | None = None  # a Telegram file_id; then ``text`` is its caption
-    safety: bool = False  # a staff alert: ahead of every routine send still waiting
+    lane: Lane = Lane.CARE
 
 
 @dataclass(frozen=True)

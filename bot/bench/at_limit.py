@@ -1,8 +1,10 @@
-"""Figure 2: a broadcast at Telegram's limit while patient reminders keep flowing.
+"""Figure 2: a broadcast at Telegram's limit while patient reminders keep flowing, at the
+round trips of real networks.
 
 The real daemon runs the real Broadcaster and Dispatcher on one Pacer; the sandbox process
-enforces Telegram's limits (30 messages/s per bot, 1/s per chat). The pacer's budget is set
-to the limit itself. Rate = messages sent / time from the first to the last.
+enforces Telegram's limits (30 messages/s per bot, 1/s per chat) and answers every
+sendMessage ``round_trip`` seconds late (its delay fault). The pacer's budget is set to the
+limit itself. Rate = messages sent / time from the first to the last.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from sqlmodel import col, select
 
 from bot.bench.databases import scratch_sqlite
 from bot.bench.figures import Figure, at_least, at_most
-from bot.bench.live import live_daemon, open_reminders, protocol_id, reminder_delays, wait_until
+from bot.bench.live import (
+    live_daemon,
+    open_reminders,
+    percentile,
+    protocol_id,
+    reminder_delays,
+    wait_until,
+)
 from bot.bench.sandbox_process import RemoteSandbox
 from bot.bench.seeding import bulk_reminders, enrol, reminder_rows
 from bot.daemon import Daemon
@@ -36,10 +45,15 @@ class AtLimit:
     reminders_sent: int
     rate: float
     too_many: int
+    reminder_wait_p99: float
     reminder_wait_max: float
+    round_trip: float
 
 
-async def measure(sandbox: RemoteSandbox, recipients: int, reminders: int) -> AtLimit:
+async def measure(
+    sandbox: RemoteSandbox, recipients: int, reminders: int, round_trip: float = 0.0
+) -> AtLimit:
+    sandbox.delay_sends(round_trip)
     before = sandbox.too_many_requests()
     async with (
         scratch_sqlite() as url,
@@ -65,7 +79,8 @@ async def measure(sandbox: RemoteSandbox, recipients: int, reminders: int) -> At
     return AtLimit(
         recipients=recipients, delivered=len(delivery_times), reminders=reminders,
         reminders_sent=len(reminder_times), rate=(len(times) - 1) / span if span else 0.0,
-        too_many=sandbox.too_many_requests() - before, reminder_wait_max=max(delays, default=0.0),
+        too_many=sandbox.too_many_requests() - before, reminder_wait_p99=percentile(delays, 0.99),
+        reminder_wait_max=max(delays, default=0.0), round_trip=round_trip,
     )  # fmt: skip
 
 
@@ -101,27 +116,32 @@ async def _delivery_times(daemon: Daemon) -> list[datetime]:
 
 
 def figures(result: AtLimit) -> list[Figure]:
-    batch_seconds = 100 / LIMIT  # the Broadcaster's batch, at the limit
+    ms = f"{result.round_trip * 1000:.0f} ms"
+    key = f"limit.{result.round_trip * 1000:.0f}ms"
     return [
         Figure(
-            "limit.rate", SECTION,
-            f"achieved rate: {result.delivered}/{result.recipients} broadcast + "
+            f"{key}.rate", SECTION,
+            f"round trip {ms}: achieved rate, {result.delivered}/{result.recipients} broadcast + "
             f"{result.reminders_sent}/{result.reminders} reminders",
             result.rate, "/s", f"≥ 97 % of {LIMIT:.0f}/s = {0.97 * LIMIT:.1f}/s",
             at_least(result.rate, 0.97 * LIMIT),
         ),
         Figure(
-            "limit.share", SECTION, "achieved rate as a share of the limit",
+            f"{key}.share", SECTION, f"round trip {ms}: achieved rate as a share of the limit",
             100 * result.rate / LIMIT, "%", "≥ 97 %", at_least(100 * result.rate / LIMIT, 97),
         ),
         Figure(
-            "limit.429", SECTION, "429 answers from the sandbox", result.too_many, "",
-            "0", at_most(result.too_many, 0),
+            f"{key}.429", SECTION, f"round trip {ms}: 429 answers from the sandbox",
+            result.too_many, "", "0", at_most(result.too_many, 0),
         ),
         Figure(
-            "limit.reminder_wait", SECTION, "longest due → sent of a reminder mid-broadcast",
-            result.reminder_wait_max, "s",
-            f"≤ one broadcast batch (100 messages = {batch_seconds:.1f} s)",
-            at_most(result.reminder_wait_max, batch_seconds),
+            f"{key}.reminder_wait_p99", SECTION,
+            f"round trip {ms}: due → sent of a reminder mid-broadcast, p99",
+            result.reminder_wait_p99, "s", "≤ 1 s", at_most(result.reminder_wait_p99, 1.0),
+        ),
+        Figure(
+            f"{key}.reminder_wait_max", SECTION,
+            f"round trip {ms}: due → sent of a reminder mid-broadcast, longest",
+            result.reminder_wait_max, "s", "(reported)", None,
         ),
     ]  # fmt: skip

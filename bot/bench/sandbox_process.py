@@ -53,6 +53,14 @@ class RemoteSandbox:
     def too_many_requests(self) -> int:
         return int(self.stats()["too_many_requests"])
 
+    def delay_sends(self, seconds: float) -> None:
+        """Answer every sendMessage ``seconds`` late from now on (0: clear the delay), as a
+        real network's round trip to the Bot API does."""
+        httpx.delete(self.url + "/control/faults", timeout=10).raise_for_status()
+        if seconds > 0:
+            fault = {"method": "sendMessage", "kind": "delay", "count": None, "delay": seconds}
+            httpx.post(self.url + "/control/faults", json=fault, timeout=10).raise_for_status()
+
 
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process, from /proc (Linux)."""

@@ -13,12 +13,12 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import ApplicationHandlerStop, CallbackContext, CallbackQueryHandler, ExtBot
 
-from bot.pacing import ROUTINE, SAFETY
 from bot.services import services
 from messages.i18n import Translator, pick_locale, translator
 from messages.render import clinic_context
 from schedules.clock import Clock
 from schedules.models import Clinic, Patient
+from schedules.outbound import Lane
 
 Rows = Sequence[Sequence[tuple[str, str]]]
 Context = CallbackContext[Any, Any, Any, Any]
@@ -62,8 +62,8 @@ async def say(update: Update, text: str, rows: Rows | None = None, *, first: boo
         return
     bot = update.get_bot()
     if isinstance(bot, ExtBot):  # always, under an Application: its rate limiter reads this
-        priority = SAFETY if first else ROUTINE
-        await bot.send_message(chat.id, text, reply_markup=markup, rate_limit_args=priority)
+        lane = Lane.SAFETY if first else Lane.CARE
+        await bot.send_message(chat.id, text, reply_markup=markup, rate_limit_args=lane)
     else:
         await chat.send_message(text, reply_markup=markup)
 

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.own_database
 BACKENDS = ("sqlite", "postgres")
 EXPECTED = [
     *(f"dispatch.{b}.{k}" for b in BACKENDS for k in ("per_second", "cpu_ms_ours", "cpu_ms_sandbox")),
-    "limit.rate", "limit.share", "limit.429", "limit.reminder_wait",
+    *(f"limit.{ms}ms.{k}" for ms in (0, 150)
+      for k in ("rate", "share", "429", "reminder_wait_p99", "reminder_wait_max")),
     "latency.p50", "latency.p99", "latency.max",
     *(f"scale.{b}.{k}" for b in BACKENDS for k in ("growth", "index")),
     *(f"enrol.{b}.per_second" for b in BACKENDS),

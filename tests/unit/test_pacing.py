@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.pacing import Pacer
+from schedules.outbound import BULK_SHARE, Lane
 from schedules.clock import FixedClock
 
 START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
@@ -261,3 +262,23 @@ async def test_wait_turn_counts_the_gap_from_the_moment_it_returns(clock: FixedC
 def test_a_pacer_needs_a_positive_budget(clock: FixedClock) -> None:
     with pytest.raises(ValueError, match="per_second"):
         Pacer(clock, per_second=0)
+
+
+async def test_lanes_go_in_order_and_a_broadcast_keeps_its_share(clock: FixedClock) -> None:
+    pacer = Pacer(clock, per_second=10)
+    order: list[Lane] = []
+
+    async def send(chat: int, lane: Lane) -> None:
+        await pacer.wait_turn(chat, lane)
+        order.append(lane)
+
+    # A broadcast asks first, then 30 care messages, then one safety answer, all at once.
+    asks = [(100 + n, Lane.BULK) for n in range(30)] + [(n, Lane.CARE) for n in range(30)]
+    await asyncio.gather(*(send(chat, lane) for chat, lane in [*asks, (999, Lane.SAFETY)]))
+    care, bulk = Lane.CARE, Lane.BULK
+    # The first broadcast send went at once and the second holds the line for its slot;
+    # then the safety answer, then care with one broadcast turn in BULK_SHARE.
+    share = [care] * (BULK_SHARE - 1) + [bulk]
+    assert order[:3] == [bulk, bulk, Lane.SAFETY]
+    assert order[3 : 3 + 3 * BULK_SHARE] == share * 3
+    assert order[3 + 3 * BULK_SHARE :] == [care] * 3 + [bulk] * 25
