@@ -78,6 +78,7 @@ class DispatchReport:
     unreachable: int = 0
     lost_claims: int = 0
     deferred: int = 0
+    maybe_sent: int = 0  # closed after a crash mid-send: the patient may have it
 
     def add(self, other: DispatchReport) -> None:
         for name in vars(self):
@@ -226,8 +227,7 @@ class Dispatcher:
                 async with self._sessions() as session:
                     patient = await session.get(Patient, reminder.patient_id)
                 if patient is None:
-                    assert reminder.id is not None
-                    outcome = await self._close(reminder.id, "cancelled", "patient deleted")
+                    outcome = await self._close(reminder, "cancelled", "patient deleted")
                 else:
                     outcome = await self._handle(batch, patient, reminder)
                 setattr(report, outcome, getattr(report, outcome) + 1)
@@ -247,7 +247,7 @@ class Dispatcher:
     async def _handle(self, batch: _Batch, patient: Patient, reminder: Reminder) -> str:
         assert reminder.id is not None
         if patient.status != PatientStatus.ACTIVE:
-            return await self._close(reminder.id, "cancelled", f"patient {patient.status}")
+            return await self._close(reminder, "cancelled", f"patient {patient.status}")
         spec = await self._catalog.spec(batch.protocol_of[reminder.treatment_id])
         step = spec.step(reminder.step_id)
         state = PatientState(
@@ -256,15 +256,16 @@ class Dispatcher:
             pigmentation_watch=patient.pigmentation_watch,
         )
         if not step_applies(step, state):
-            return await self._close(reminder.id, "skipped", "condition no longer holds")
+            return await self._close(reminder, "skipped", "condition no longer holds")
         newer = batch.newest_due[(reminder.treatment_id, reminder.step_id)] > reminder.occurrence
         now = self._clock.now()
-        if decide_late(step, reminder.due_at, now, newer_occurrence_due=newer) == "skip":
-            return await self._close(reminder.id, "skipped", "stale")
+        planned = store.planned_time(reminder)
+        if decide_late(step, planned, now, newer_occurrence_due=newer) == "skip":
+            return await self._close(reminder, "skipped", "stale")
         if step.anchor is Anchor.OUTDOORS and not outing_is_on(
             spec, patient.outdoors_since, patient.timezone, now
         ):  # "I'm inside" or the outing's end came first: never remind after it
-            return await self._close(reminder.id, "skipped", "outing over")
+            return await self._close(reminder, "skipped", "outing over")
         morning = quiet_until(now, preferences(patient)) if patient.timezone else None
         if morning is not None:
             return await self._defer(reminder.id, morning)
@@ -274,7 +275,7 @@ class Dispatcher:
                 reminder_id=reminder.id,
                 step_id=reminder.step_id,
                 occurrence=reminder.occurrence,
-                due_at=reminder.due_at,
+                due_at=planned,
                 patient=patient,
                 spec=spec,
                 course=course,
@@ -286,8 +287,16 @@ class Dispatcher:
         # on the wire or unrecorded, so that a crash can catch at most that many messages.
         await self._sender.wait_ready(patient.chat_id)
         async with self._window:
+            if not await self._mark_sending(reminder.id):
+                return "lost_claims"  # the lease ran out meanwhile: another may send it
             outcome = await self._sender.send(message)
             return await self._record_surely(reminder, patient, outcome)
+
+    async def _mark_sending(self, reminder_id: int) -> bool:
+        async with self._sessions() as session:
+            return await store.mark_sending(
+                session, reminder_id, self._config.worker, self._clock.now()
+            )
 
     async def _record_surely(
         self, reminder: Reminder, patient: Patient, outcome: SendOutcome
@@ -328,6 +337,7 @@ class Dispatcher:
                         retry_at=now + timedelta(seconds=seconds),
                         reason="429",
                         count_attempt=False,
+                        did_not_go=True,
                     )
                     return "retried"
                 case Unreachable(reason=reason):
@@ -339,11 +349,15 @@ class Dispatcher:
                     await store.mark_failed(session, reminder.id, worker, reason)
                     log.error("reminder rejected reminder_id=%s reason=%s", reminder.id, reason)
                     return "failed"
-                case Transient(reason=reason):
-                    return await self._retry_or_fail(session, reminder, reason)
+                case Transient(reason=reason, maybe_sent=maybe_sent):
+                    return await self._retry_or_fail(
+                        session, reminder, reason, did_not_go=not maybe_sent
+                    )
         raise AssertionError(f"unknown outcome {outcome!r}")
 
-    async def _retry_or_fail(self, session: AsyncSession, reminder: Reminder, reason: str) -> str:
+    async def _retry_or_fail(
+        self, session: AsyncSession, reminder: Reminder, reason: str, *, did_not_go: bool
+    ) -> str:
         assert reminder.id is not None
         delay = backoff(
             reminder.attempts + 1, max_attempts=self._config.max_attempts, jitter=self._jitter()
@@ -357,6 +371,7 @@ class Dispatcher:
             self._config.worker,
             retry_at=self._clock.now() + delay,
             reason=reason,
+            did_not_go=did_not_go,
         )
         return "retried"
 
@@ -373,10 +388,18 @@ class Dispatcher:
             )
         return "deferred"
 
-    async def _close(self, reminder_id: int, outcome: str, reason: str) -> str:
+    async def _close(self, reminder: Reminder, outcome: str, reason: str) -> str:
+        """Skip or cancel; "maybe sent" instead if a send of it was on its way when the
+        process that claimed it before died (the patient may have it)."""
+        assert reminder.id is not None
+        worker = self._config.worker
         async with self._sessions() as session:
+            if reminder.send_started_at is not None:
+                reason = f"{reason}; a send was on its way when its process stopped"
+                await store.mark_maybe_sent(session, reminder.id, worker, reason)
+                return "maybe_sent"
             mark = store.mark_skipped if outcome == "skipped" else store.mark_cancelled
-            await mark(session, reminder_id, self._config.worker, reason)
+            await mark(session, reminder.id, worker, reason)
         return outcome
 
 

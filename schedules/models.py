@@ -53,6 +53,9 @@ class ReminderStatus(StrEnum):
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
     FAILED = "failed"
+    # Closed (stale, cancelled...) after a send of it was on its way when a process died:
+    # the patient may have it. Never recorded as skipped, which would say they did not.
+    MAYBE_SENT = "maybe_sent"
 
 
 class EscalationState(StrEnum):
@@ -301,6 +304,12 @@ class Reminder(SQLModel, table=True):
     step_id: str
     occurrence: int
     due_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    # The plan's time, kept once ``due_at`` moves (a retry, quiet hours, queued behind
+    # another): lateness is judged from it, and a re-plan compares with it. None: not moved.
+    planned_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    # Set just before a send goes out, cleared when a retry knows it did not: a row found
+    # with it after a crash may have reached the patient.
+    send_started_at: datetime | None = Field(default=None, sa_column=_utc_column())
     status: ReminderStatus = Field(
         default=ReminderStatus.PENDING, sa_column=sa.Column(sa.String(16), nullable=False)
     )

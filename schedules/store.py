@@ -23,6 +23,16 @@ from schedules.models import Reminder, ReminderStatus
 _OPEN = (ReminderStatus.PENDING, ReminderStatus.CLAIMED)
 
 
+# Why a re-plan cancels a pending row: the step no longer applies, or it is past its grace.
+REPLANNED = "no longer in the plan"
+
+
+def planned_time(reminder: Reminder) -> datetime:
+    """When the plan wants ``reminder``: lateness is judged from this, not from ``due_at``,
+    which a retry or quiet hours may have moved later."""
+    return reminder.planned_at or reminder.due_at
+
+
 @dataclass(frozen=True)
 class PlanItem:
     step_id: str
@@ -44,7 +54,9 @@ async def apply_plan(
     """Make the pending rows of a treatment match ``items``; idempotent.
 
     Rows already sent, skipped or failed are history and stay as they are; pending
-    rows get the new due time; pending rows no longer in the plan are cancelled.
+    rows whose planned time changed get the new one (a row a retry or quiet hours moved
+    keeps its move while its planned time stands); pending rows no longer in the plan are
+    cancelled, with that reason.
     Every write is a compare-and-set on the status it read, so a row a dispatcher
     claimed or sent in the meantime is left alone (and counted as unchanged).
     """
@@ -83,14 +95,17 @@ async def apply_plan(
             ReminderStatus.CANCELLED,
             status=ReminderStatus.PENDING,
             due_at=item.due_at,
+            planned_at=None,
             attempts=0,
             last_error=None,
         ):
             added += 1
         elif (
             row.status == ReminderStatus.PENDING
-            and row.due_at != item.due_at
-            and await _set_if(session, [row], ReminderStatus.PENDING, due_at=item.due_at)
+            and planned_time(row) != item.due_at
+            and await _set_if(
+                session, [row], ReminderStatus.PENDING, due_at=item.due_at, planned_at=None
+            )
         ):
             moved += 1
         else:
@@ -101,7 +116,7 @@ async def apply_plan(
         if key not in wanted and row.status == ReminderStatus.PENDING
     ]
     cancelled = await _set_if(
-        session, gone, ReminderStatus.PENDING, status=ReminderStatus.CANCELLED
+        session, gone, ReminderStatus.PENDING, status=ReminderStatus.CANCELLED, last_error=REPLANNED
     )
     added += await _insert_new(session, new_rows)
     return PlanChange(added=added, moved=moved, cancelled=cancelled, unchanged=unchanged)
@@ -215,6 +230,31 @@ async def _finish(session: AsyncSession, reminder_id: int, worker: str, **values
     return bool(result.rowcount == 1)
 
 
+async def mark_sending(session: AsyncSession, reminder_id: int, worker: str, now: datetime) -> bool:
+    """Note that a send of this reminder starts now; False if the claim was lost (then the
+    send must not go)."""
+    statement = (
+        sa.update(Reminder)
+        .where(
+            col(Reminder.id) == reminder_id,
+            col(Reminder.status) == ReminderStatus.CLAIMED,
+            col(Reminder.claimed_by) == worker,
+        )
+        .values(send_started_at=now)
+    )
+    result = await session.exec(statement)
+    await session.commit()
+    return bool(result.rowcount == 1)
+
+
+async def mark_maybe_sent(
+    session: AsyncSession, reminder_id: int, worker: str, reason: str
+) -> bool:
+    return await _finish(
+        session, reminder_id, worker, status=ReminderStatus.MAYBE_SENT, last_error=reason
+    )
+
+
 async def mark_sent(
     session: AsyncSession, reminder_id: int, worker: str, *, message_id: int, now: datetime
 ) -> bool:
@@ -261,14 +301,19 @@ async def release_for_retry(
     retry_at: datetime,
     reason: str,
     count_attempt: bool = True,
+    did_not_go: bool = False,
 ) -> bool:
-    """Put a claimed reminder back to pending, due again at ``retry_at``."""
+    """Put a claimed reminder back to pending, due again at ``retry_at``; ``did_not_go``:
+    the send is known not to have reached Telegram (a 429, a refused connection)."""
     attempts = Reminder.attempts + 1 if count_attempt else Reminder.attempts
+    started = None if did_not_go else Reminder.send_started_at
     return await _finish(
         session,
         reminder_id,
         worker,
         status=ReminderStatus.PENDING,
+        send_started_at=started,
+        planned_at=sa.func.coalesce(Reminder.planned_at, Reminder.due_at),
         due_at=retry_at,
         attempts=attempts,
         last_error=reason,
@@ -295,6 +340,7 @@ async def queue_behind(
     )
     moved = list(rows.all())
     for rank, row in enumerate(moved, start=1):
+        row.planned_at = planned_time(row)
         row.due_at = retry_at + timedelta(microseconds=rank)
         row.status = ReminderStatus.PENDING
         row.claimed_by = None

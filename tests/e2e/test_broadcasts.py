@@ -357,6 +357,11 @@ async def test_the_command_line_queues_a_broadcast_the_running_bot_delivers(
 
 async def test_a_server_error_is_retried_later_and_a_429_waits_out_its_pause(world: World) -> None:
     first, second, third = await patients_added(world, 3)
+    # One at a time, so that the third waits out the 429's pause (on the fixed clock).
+    daemon = world.daemon
+    daemon.broadcaster = Broadcaster(
+        daemon.sessions, world.clock, daemon._sender, "one-by-one", BroadcastConfig(window=1)
+    )
     world.sandbox.inject_fault("sendMessage", "502", count=1, chat_id=first)
     world.sandbox.inject_fault("sendMessage", "429", count=1, chat_id=second, retry_after=3)
     assert world.daemon.clinic is not None

@@ -148,3 +148,89 @@ async def test_a_dead_dispatchers_claims_are_sent_by_another_once_the_lease_laps
     assert sender.reminder_ids
     rows = {r.id: r for r in await outbox(sessions)}
     assert not any(store.is_open(ReminderStatus(rows[i].status)) for i in orphan_ids)
+
+
+async def test_a_moved_reminder_is_judged_and_re_planned_from_its_planned_time(
+    sessions: SessionFactory,
+) -> None:
+    """The day-2 red-flag check (1 day's grace) is put off past its grace, as quiet hours or
+    retries can: a re-plan leaves the move alone, and the dispatcher skips it as stale
+    instead of sending it however late."""
+    clock = FixedClock(T0)
+    catalog = ProtocolCatalog(sessions, clock)
+    patient_id = await enrol(sessions, catalog, clock, chat_id=31)
+    (check,) = [r for r in await outbox(sessions) if r.step_id == "red-flag-check-day-2"]
+    assert check.id is not None
+    planned, moved_to = check.due_at, check.due_at + timedelta(days=2)
+    clock.set(planned + timedelta(hours=1))
+    async with sessions() as session:
+        claimed = await store.claim_due(
+            session, now=clock.now(), worker="w", lease=LEASE, limit=100
+        )
+        assert check.id in {r.id for r in claimed}
+        await store.release_for_retry(
+            session, check.id, "w", retry_at=moved_to, reason="quiet hours", count_attempt=False
+        )
+        await store.release_claims(session)
+        patient = await session.get(Patient, patient_id)
+        assert patient is not None
+        await replan_patient(session, patient, catalog, now=clock.now())
+        await session.commit()
+    (kept,) = [r for r in await outbox(sessions) if r.id == check.id]
+    assert (kept.status, kept.due_at, kept.planned_at) == (
+        ReminderStatus.PENDING,
+        moved_to,
+        planned,
+    )
+
+    clock.set(moved_to)
+    sender = RecordingSender()
+    await dispatcher(sessions, clock, sender, catalog, "live").run_due()
+    (done,) = [r for r in await outbox(sessions) if r.id == check.id]
+    assert (done.status, done.last_error) == (ReminderStatus.SKIPPED, "stale")
+    assert check.id not in sender.reminder_ids
+
+
+async def test_a_re_plan_says_why_it_cancels_a_reminder(sessions: SessionFactory) -> None:
+    clock = FixedClock(T0)
+    catalog = ProtocolCatalog(sessions, clock)
+    patient_id = await enrol(sessions, catalog, clock, chat_id=32)
+    async with sessions() as session:
+        patient = await session.get(Patient, patient_id)
+        assert patient is not None
+        patient.skin_type = "dry"  # plans the evening moisturiser...
+        await replan_patient(session, patient, catalog, now=clock.now())
+        patient.skin_type = "oily"  # ...which a correction takes away again
+        change = await replan_patient(session, patient, catalog, now=clock.now())
+        await session.commit()
+    cancelled = [r for r in await outbox(sessions) if r.status == ReminderStatus.CANCELLED]
+    assert change.cancelled == len(cancelled) > 0
+    assert {r.last_error for r in cancelled} == {store.REPLANNED}
+
+
+async def test_a_send_on_its_way_at_a_crash_is_never_recorded_as_skipped(
+    sessions: SessionFactory,
+) -> None:
+    """A dead dispatcher had started sending one of its claimed rows; both are stale when
+    the next one takes them: that one is "maybe sent", the untouched one skipped."""
+    clock = FixedClock(T0)
+    catalog = ProtocolCatalog(sessions, clock)
+    await enrol(sessions, catalog, clock, chat_id=41)
+    checks = [r for r in await outbox(sessions) if r.step_id.startswith("red-flag-check")]
+    clock.set(max(r.due_at for r in checks) + timedelta(hours=1))
+    async with sessions() as session:
+        claimed = await store.claim_due(
+            session, now=clock.now(), worker="dead", lease=LEASE, limit=100
+        )
+        on_its_way = next(r for r in claimed if r.step_id == "red-flag-check-day-2")
+        assert on_its_way.id is not None
+        assert await store.mark_sending(session, on_its_way.id, "dead", clock.now())
+    clock.advance(timedelta(days=3))  # the lease lapsed long ago; both checks are stale
+    sender = RecordingSender()
+    report = await dispatcher(sessions, clock, sender, catalog, "live").run_due()
+    rows = {r.step_id: r for r in await outbox(sessions)}
+    day2, day5 = rows["red-flag-check-day-2"], rows["red-flag-check-day-5"]
+    assert day2.status == ReminderStatus.MAYBE_SENT
+    assert (day2.last_error or "").startswith("stale; a send was on its way")
+    assert (day5.status, day5.last_error) == (ReminderStatus.SKIPPED, "stale")
+    assert report.maybe_sent == 1

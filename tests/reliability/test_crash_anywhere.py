@@ -444,5 +444,7 @@ async def test_one_kill_sends_at_most_the_send_window_twice(
     assert result.lost == []
     assert result.unmatched == []
     assert result.strangers == 0
-    assert in_flight == IN_FLIGHT, "a full window of sends answered, waiting for their record"
+    # Each send is noted before it goes (a write), so the lock stops new ones: those already
+    # past that point are out, at most the window.
+    assert 1 <= in_flight <= IN_FLIGHT, "the sends answered and waiting for their record"
     assert result.duplicates == in_flight, "exactly the unrecorded sends were repeated"

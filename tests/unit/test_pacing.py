@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.pacing import Pacer
-from schedules.outbound import BULK_SHARE, Lane
 from schedules.clock import FixedClock
+from schedules.outbound import BULK_SHARE, Lane
 
 START = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
 EPSILON = 1e-9  # float sums of 1/25 s steps may land a hair short of a whole second
