@@ -34,6 +34,7 @@ from bot.console.routes import ConsoleDeps, console_routes
 from bot.http import bot_request
 from bot.metrics import DaemonMetrics, dispatch_lag_seconds, read_counts
 from bot.pacing import Pacer
+from bot.passes import PassLoop
 from bot.ratelimit import PacedRateLimiter
 from bot.report_spool import ReportSpool
 from bot.retention import Retention
@@ -112,13 +113,14 @@ class Daemon:
         self.engine = make_engine(settings.database_url)
         self.sessions = session_factory(self.engine)
         self.catalog = ProtocolCatalog(self.sessions, clock)
-        self._wake = asyncio.Event()
-        self._pass_lock = asyncio.Lock()  # the care pass: reports, staff alerts, reminders
-        self._bulk_wake = asyncio.Event()
-        self._bulk_lock = asyncio.Lock()  # the bulk pass: broadcasts
-        self._bulk_task: asyncio.Task[None] | None = None
+        self._loops = (
+            PassLoop("safety", self._safety_pass, self._set_alarm),  # reports, staff alerts
+            PassLoop("care", self._care_pass, self._set_alarm),  # reminders
+            PassLoop("bulk", self._bulk_pass, self._set_alarm),  # broadcasts
+        )
+        self._loops_started = False
+        self.last_report = DispatchReport()
         self._scheduler = AsyncIOScheduler(timezone=UTC)
-        self._loop_task: asyncio.Task[None] | None = None
         self.application: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._send_bot: Bot | None = None
         self.dispatcher: Dispatcher | None = None
@@ -200,8 +202,9 @@ class Daemon:
             self.wake, "interval", seconds=self.settings.safety_wake_seconds, id="safety-wake"
         )
         self._scheduler.start()
-        self._loop_task = asyncio.create_task(self._dispatch_loop(), name="dispatch-loop")
-        self._bulk_task = asyncio.create_task(self._bulk_loop(), name="broadcast-loop")
+        for loop in self._loops:
+            loop.start()
+        self._loops_started = True
         self.wake()
         log.info(
             "daemon started worker=%s role=%s",
@@ -237,7 +240,10 @@ class Daemon:
         """Adopt what the last leader left claimed, start polling, dispatch."""
         await self._let_the_last_leader_stop()
         # Under the pass lock: our own pass from an earlier lead has finished.
-        async with self._pass_lock, self._bulk_lock, self.sessions() as session:
+        async with contextlib.AsyncExitStack() as held:
+            for loop in self._loops:
+                await held.enter_async_context(loop.lock)
+            session = await held.enter_async_context(self.sessions())
             adopted = await store.release_claims(session)
             adopted += await deliveries.release_claims(session)
             adopted += await escalations.release_alert_claims(session)
@@ -297,88 +303,71 @@ class Daemon:
         return Dispatcher(self.sessions, self.clock, self._sender, compose, self.catalog, config)
 
     def wake(self) -> None:
-        """Something may be due (a new plan, the alarm): run a dispatch pass soon."""
-        self._wake.set()
-        self._bulk_wake.set()
+        """Something may be due (a new plan, the alarm): run every pass soon."""
+        for loop in self._loops:
+            loop.wake()
+
+    def pass_loop(self, name: str) -> PassLoop:
+        """The pass loop called ``name``: "safety", "care" or "bulk"."""
+        return next(loop for loop in self._loops if loop.name == name)
 
     async def dispatch_now(self) -> DispatchReport:
-        """Run one complete pass right now, care then bulk (tests move a fixed clock, then
-        call this); the running daemon runs the two in loops of their own."""
-        report = await self._care_pass()
-        await self._bulk_pass()
-        return report
+        """Run one pass of each loop right now, in order (tests move a fixed clock, then call
+        this); the running daemon runs the three side by side."""
+        self.last_report = DispatchReport()
+        for loop in self._loops:
+            await loop.run_once()
+        return self.last_report
 
-    async def _care_pass(self) -> DispatchReport:
-        assert self.dispatcher is not None
+    async def _safety_pass(self) -> None:
         assert self.alerter is not None
-        async with self._pass_lock:
-            await self.report_spool.drain(self.sessions, self.clock.now())
-            # Staff alerts first: after an outage they must not wait behind the reminders.
-            self.alerts_sent = await self.alerter.run_due()
-            report = await self.dispatcher.run_due()
-            self.metrics.observe_pass(report)
-            await self._retention.run_if_due()  # forgets long-finished patients, once a day
-            return report
+        # A standby records the reports its own handlers spooled; the leader alerts.
+        await self.report_spool.drain(self.sessions, self.clock.now())
+        if not self.leading:
+            return
+        self.alerts_sent = await self.alerter.run_due()
+        if self.alerts_sent:
+            log.info("alerted staff about %d escalations", self.alerts_sent)
 
-    async def _bulk_pass(self) -> bool:
-        """One batch of broadcast deliveries; True if more are due at once."""
+    async def _care_pass(self) -> None:
+        assert self.dispatcher is not None
+        if not self.leading:
+            return
+        report = self.last_report = await self.dispatcher.run_due()
+        self.metrics.observe_pass(report)
+        if report.handled:
+            counts = {k: v for k, v in vars(report).items() if v}
+            summary = " ".join(f"{k}={v}" for k, v in counts.items())
+            log.info("dispatch pass %s", summary, extra=counts)
+        await self._retention.run_if_due()  # forgets long-finished patients, once a day
+
+    async def _bulk_pass(self) -> None:
         assert self.broadcaster is not None
-        async with self._bulk_lock:
-            self.broadcast_sent = await self.broadcaster.run_due()
-            due = await self.broadcaster.next_due()
-            return due is not None and due <= self.clock.now()
-
-    async def _bulk_loop(self) -> None:
-        """Broadcasts in a loop of their own, their sends in the pacer's bulk lane: a care
-        message due mid-broadcast takes the next free slot instead of waiting for a batch."""
-        while True:
-            await self._bulk_wake.wait()
-            self._bulk_wake.clear()
-            if not self.leading:
-                continue
-            try:
-                if await self._bulk_pass():
-                    self._bulk_wake.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the safety wake retries; never let the loop die
-                log.exception("broadcast pass failed")
-
-    async def _dispatch_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if not self.leading:
-                # A standby records the reports its own handlers spooled; the leader alerts.
-                await self.report_spool.drain(self.sessions, self.clock.now())
-                continue
-            try:
-                report = await self._care_pass()
-                if self.alerts_sent:
-                    log.info("alerted staff about %d escalations", self.alerts_sent)
-                if report.handled:
-                    counts = {k: v for k, v in vars(report).items() if v}
-                    summary = " ".join(f"{k}={v}" for k, v in counts.items())
-                    log.info("dispatch pass %s", summary, extra=counts)
-                await self._set_alarm()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the safety wake retries; never let the loop die
-                log.exception("dispatch pass failed")
+        if not self.leading:
+            return
+        self.broadcast_sent = await self.broadcaster.run_due()
 
     async def _set_alarm(self) -> None:
+        """After a pass: wake each loop that has work due now (a loop mid-pass runs once
+        more when it ends) and set the one alarm at the next moment due."""
         assert self.dispatcher is not None
         assert self.alerter is not None
         assert self.broadcaster is not None
-        moments = [
-            await self.dispatcher.next_due_at(),
+        dues = (  # in the order of self._loops
             await self.alerter.next_due(),
+            await self.dispatcher.next_due_at(),
             await self.broadcaster.next_due(),
-        ]
-        due = min((m for m in moments if m is not None), default=None)
-        if due is None:
+        )
+        now = self.clock.now()
+        later = []
+        for loop, due in zip(self._loops, dues, strict=True):
+            if due is not None and due <= now:
+                loop.wake()
+            elif due is not None:
+                later.append(due)
+        if not later:
             return
-        seconds = self.clock.real_seconds_until(due)
+        seconds = self.clock.real_seconds_until(min(later))
         if seconds == float("inf"):
             return
         run_at = datetime.now(UTC) + timedelta(seconds=seconds)
@@ -401,12 +390,9 @@ class Daemon:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         await _cancel(self._lead_task)
-        if self._loop_task is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._pass_lock.acquire(), timeout=10)
-                await asyncio.wait_for(self._bulk_lock.acquire(), timeout=10)
-            await _cancel(self._loop_task)
-            await _cancel(self._bulk_task)
+        if self._loops_started:
+            for loop in self._loops:
+                await loop.stop(patience=10)
             await self._release_claims()
         await self._leadership.release()
         if self.application is not None:
@@ -532,9 +518,7 @@ class Daemon:
 
     async def health(self) -> Health:
         """Database reachable, scheduler running, and how late the oldest due reminder is."""
-        running = self._scheduler.running and all(
-            task is not None and not task.done() for task in (self._loop_task, self._bulk_task)
-        )
+        running = self._scheduler.running and all(loop.running for loop in self._loops)
         try:
             lag: float | None = await dispatch_lag_seconds(self.sessions, self.clock.now())
             db = "ok"

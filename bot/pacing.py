@@ -23,8 +23,9 @@ from schedules.outbound import BULK_SHARE, Lane
 
 class _LaneLock:
     """A lock whose waiters go by lane (``Lane.SAFETY`` first), first come first served
-    within a lane. While care messages wait, a waiting bulk message still gets one turn in
-    ``BULK_SHARE``: a broadcast slows down under a backlog of reminders but never stops."""
+    within a lane. While replies or reminders wait, a waiting bulk message still gets one
+    turn in ``BULK_SHARE``: a broadcast slows down under a backlog of reminders but never
+    stops."""
 
     def __init__(self) -> None:
         self._held = False
@@ -57,7 +58,7 @@ class _LaneLock:
         if not waiting:
             return None
         first = waiting[0]
-        if first == Lane.CARE and Lane.BULK in waiting:
+        if first in (Lane.REPLY, Lane.CARE) and Lane.BULK in waiting:
             self._bulk_passed_over += 1
             if self._bulk_passed_over >= BULK_SHARE:
                 first = Lane.BULK

@@ -49,7 +49,7 @@ class PacedRateLimiter(BaseRateLimiter[int]):
         chat_id = data.get("chat_id")
         if not isinstance(chat_id, int):  # no chat: button answers, getMe... not paced
             return await callback(*args, **kwargs)
-        lane = Lane.CARE if rate_limit_args is None else Lane(rate_limit_args)
+        lane = Lane.REPLY if rate_limit_args is None else Lane(rate_limit_args)
         for _ in range(self._max_retries):
             try:
                 async with self._pacer.turn(chat_id, lane):

@@ -54,9 +54,16 @@ class ProtocolCatalog:
         async with self._sessions() as session:
             return await versions(session, slug)
 
-    async def spec_for_treatment(self, treatment_id: int) -> ProtocolSpec:
-        async with self._sessions() as session:
+    async def spec_for_treatment(
+        self, treatment_id: int, session: AsyncSession | None = None
+    ) -> ProtocolSpec:
+        """The protocol a treatment follows; through ``session`` when the caller holds one
+        (a second connection per handler can drain the pool when many run at once)."""
+        if session is not None:
             treatment = await session.get(Treatment, treatment_id)
+        else:
+            async with self._sessions() as own:
+                treatment = await own.get(Treatment, treatment_id)
         if treatment is None:
             raise LookupError(f"treatment {treatment_id} does not exist")
         return await self.spec(treatment.protocol_id)

@@ -19,9 +19,12 @@ SessionFactory = async_sessionmaker[AsyncSession]
 def make_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and foreign keys."""
     parsed = make_url(url)
+    # Handlers of different chats, three pass loops and a window of sends share the pool:
+    # SQLAlchemy's 5 + 10 ran dry under a burst of button taps during a backlog.
+    pool = {"pool_size": 10, "max_overflow": 20}
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+        return create_async_engine(url, pool_pre_ping=True, **pool)
+    engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 

@@ -217,16 +217,24 @@ class Dispatcher:
         """One patient's due reminders, in order.
 
         The patient is read again before each message: a /stop or a "redness is gone"
-        that arrived while this batch waited must win over the batch's old copy.
+        that arrived while this batch waited must win over the batch's old copy. In the
+        same transaction the send is noted as started (``send_started_at``): a process
+        killed from here on may have sent it, and one that lost its claim sends nothing.
         """
         report = DispatchReport()
         async with limit:
             for reminder in rows:
                 if self._stopping:
                     break
+                assert reminder.id is not None
                 async with self._sessions() as session:
                     patient = await session.get(Patient, reminder.patient_id)
-                if patient is None:
+                    held = await store.mark_sending(
+                        session, reminder.id, self._config.worker, self._clock.now()
+                    )
+                if not held:
+                    outcome = "lost_claims"  # the lease ran out: another process has it
+                elif patient is None:
                     outcome = await self._close(reminder, "cancelled", "patient deleted")
                 else:
                     outcome = await self._handle(batch, patient, reminder)
@@ -268,7 +276,7 @@ class Dispatcher:
             return await self._close(reminder, "skipped", "outing over")
         morning = quiet_until(now, preferences(patient)) if patient.timezone else None
         if morning is not None:
-            return await self._defer(reminder.id, morning)
+            return await self._defer(reminder, morning)
         course, course_number = batch.course_of.get(reminder.treatment_id, (None, 1))
         message = self._compose(
             DueMessage(
@@ -287,16 +295,8 @@ class Dispatcher:
         # on the wire or unrecorded, so that a crash can catch at most that many messages.
         await self._sender.wait_ready(patient.chat_id)
         async with self._window:
-            if not await self._mark_sending(reminder.id):
-                return "lost_claims"  # the lease ran out meanwhile: another may send it
             outcome = await self._sender.send(message)
             return await self._record_surely(reminder, patient, outcome)
-
-    async def _mark_sending(self, reminder_id: int) -> bool:
-        async with self._sessions() as session:
-            return await store.mark_sending(
-                session, reminder_id, self._config.worker, self._clock.now()
-            )
 
     async def _record_surely(
         self, reminder: Reminder, patient: Patient, outcome: SendOutcome
@@ -337,7 +337,7 @@ class Dispatcher:
                         retry_at=now + timedelta(seconds=seconds),
                         reason="429",
                         count_attempt=False,
-                        did_not_go=True,
+                        did_not_go=_never_started(reminder),
                     )
                     return "retried"
                 case Unreachable(reason=reason):
@@ -351,7 +351,10 @@ class Dispatcher:
                     return "failed"
                 case Transient(reason=reason, maybe_sent=maybe_sent):
                     return await self._retry_or_fail(
-                        session, reminder, reason, did_not_go=not maybe_sent
+                        session,
+                        reminder,
+                        reason,
+                        did_not_go=not maybe_sent and _never_started(reminder),
                     )
         raise AssertionError(f"unknown outcome {outcome!r}")
 
@@ -375,16 +378,18 @@ class Dispatcher:
         )
         return "retried"
 
-    async def _defer(self, reminder_id: int, until: datetime) -> str:
+    async def _defer(self, reminder: Reminder, until: datetime) -> str:
         """Late and inside quiet hours: back to pending until they end, no attempt counted."""
+        assert reminder.id is not None
         async with self._sessions() as session:
             await store.release_for_retry(
                 session,
-                reminder_id,
+                reminder.id,
                 self._config.worker,
                 retry_at=until,
                 reason="quiet hours",
                 count_attempt=False,
+                did_not_go=_never_started(reminder),
             )
         return "deferred"
 
@@ -410,3 +415,9 @@ async def _mark_unreachable(session: AsyncSession, patient_id: int, reason: str)
         session.add(patient)
     await store.cancel_open_for_patient(session, patient_id, reason)
     await session.commit()
+
+
+def _never_started(reminder: Reminder) -> bool:
+    """No earlier process began sending ``reminder`` (as claimed): if this one did not send
+    it either, the patient surely does not have it."""
+    return reminder.send_started_at is None

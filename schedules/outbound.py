@@ -17,11 +17,12 @@ class Lane(IntEnum):
     """
 
     SAFETY = 1  # an answer to a symptom message, a staff alert
-    CARE = 2  # replies in conversations, care reminders
-    BULK = 3  # broadcasts: they keep one turn in ``BULK_SHARE`` while care messages wait
+    REPLY = 2  # replies in conversations: someone is waiting for them, even in a backlog
+    CARE = 3  # care reminders
+    BULK = 4  # broadcasts: they keep one turn in ``BULK_SHARE`` while others wait
 
 
-# While care messages wait, a waiting broadcast message still gets one turn in this many.
+# While replies or reminders wait, a waiting broadcast message still gets one turn in this many.
 BULK_SHARE = 10
 
 

@@ -69,7 +69,7 @@ async def measure(
         duration = (recipients + reminders) / LIMIT
         due = [now + timedelta(seconds=(i + 0.5) * duration / reminders) for i in range(reminders)]
         await bulk_reminders(url, reminder_rows(enrolled, due))
-        await _start_broadcast(daemon, daemon.clinic.id, now)
+        await start_broadcast(daemon, daemon.clinic.id, now)
         daemon.wake()
         await wait_until(lambda: _all_done(daemon), patience=duration * 2 + 30)
         delays, reminder_times = await reminder_delays(daemon)
@@ -84,7 +84,7 @@ async def measure(
     )  # fmt: skip
 
 
-async def _start_broadcast(daemon: Daemon, clinic_id: int, now: datetime) -> None:
+async def start_broadcast(daemon: Daemon, clinic_id: int, now: datetime) -> None:
     async with daemon.sessions() as session:
         draft = await broadcasts.create_draft(
             session, clinic_id=clinic_id, now=now, text=NEWS, segment=Everyone()

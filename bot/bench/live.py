@@ -21,12 +21,13 @@ from schedules.models import Reminder, ReminderStatus
 
 @asynccontextmanager
 async def live_daemon(
-    url: str, sandbox: RemoteSandbox, **settings: object
+    url: str, sandbox: RemoteSandbox, *, poll: bool = False, **settings: object
 ) -> AsyncIterator[Daemon]:
-    """A started Daemon (its dispatch loop, alarm and safety wake running); stopped after."""
+    """A started Daemon (its pass loops, alarm and safety wake running); stopped after.
+    ``poll``: it also fetches updates, for figures where patients write."""
     config = Settings(database_url=url, **settings)  # type: ignore[arg-type]
     daemon = Daemon(config, SystemClock(), token=TOKEN, base_url=sandbox.base_url)
-    await daemon.start(poll=False)  # nobody writes to the bot here: only outbound traffic
+    await daemon.start(poll=poll)
     try:
         yield daemon
     finally:

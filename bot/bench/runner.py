@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.bench import at_limit, latency, memory, scale, throughput, triage
+from bot.bench import at_limit, latency, memory, safety, scale, throughput, triage
 from bot.bench.databases import BACKENDS
 from bot.bench.figures import Report
 from bot.bench.machine import describe
@@ -25,13 +25,27 @@ class Sizes:
     memory: int  # scheduled reminders held by each bot
     settle: float  # seconds a started bot is left alone before its RSS is read
     triage_seconds: float
+    safety: tuple[int, int, int]  # broadcast recipients, reminders overdue, button taps
 
 
 ROUND_TRIPS = (0.0, 0.05, 0.1, 0.15)  # real networks: 20-150 ms to the Bot API
 FULL = Sizes(
-    5000, 600, 20, ROUND_TRIPS, 20.0, 30.0, (10_000, 100_000, 1_000_000), 300, 100_000, 2.0, 2.0
+    5000,
+    600,
+    20,
+    ROUND_TRIPS,
+    20.0,
+    30.0,
+    (10_000, 100_000, 1_000_000),
+    300,
+    100_000,
+    2.0,
+    2.0,
+    (5000, 10_000, 100),
 )
-QUICK = Sizes(150, 90, 5, (0.0, 0.15), 20.0, 2.0, (1_000, 5_000), 10, 2_000, 0.5, 0.1)
+QUICK = Sizes(
+    150, 90, 5, (0.0, 0.15), 20.0, 2.0, (1_000, 5_000), 10, 2_000, 0.5, 0.1, (200, 400, 10)
+)
 
 Progress = Callable[[str], None]
 
@@ -55,6 +69,14 @@ async def run_all(sizes: Sizes, *, quick: bool, progress: Progress) -> Report:
     report.add(triage.model_memory())
     for name in triage.SETS:
         report.add(*triage.figures(triage.measure(name, sizes.triage_seconds)))
+    recipients, overdue, taps = sizes.safety
+    for backend in backends:
+        progress(f"safety path on {backend}: {recipients} recipients, {overdue} overdue")
+        with sandbox_process(recipients + 1, limits=True) as sandbox:
+            result = await safety.measure(
+                sandbox, recipients, overdue, taps, ROUND_TRIPS[-1], backend
+            )
+            report.add(*safety.figures(result))
     report.notes.extend(_notes(sizes))
     return report
 
@@ -113,6 +135,11 @@ def _notes(sizes: Sizes) -> list[str]:
         "delay fault). Rate = messages sent ÷ time from the first to the last send.",
         f"Latency: the real daemon, woken by its own alarm, default pacer budget; "
         f"{sizes.latency_rate:.0f} reminders a second fall due, each to its own chat.",
+        "Safety path: the real daemon polling for updates, at 30/s with a 150 ms round trip; "
+        "a broadcast to every patient and a backlog of reminders 30 minutes overdue are "
+        "sending when some patients press the first button of their reminder at once and "
+        "then another writes an emergency. Times are from that message reaching the "
+        "sandbox to the answer, and the first staff alert, being recorded there.",
         "Figures are from one run on a shared machine (other jobs may have been running): "
         "expect noise of ±20 % on the rates, more on the millisecond timings.",
     ]

@@ -56,7 +56,7 @@ async def pressed(update: Update, context: Context, session: AsyncSession) -> Pr
     if patient is None or reminder is None or reminder.patient_id != patient.id:
         return None
     try:
-        spec = await services(context).catalog.spec_for_treatment(reminder.treatment_id)
+        spec = await services(context).catalog.spec_for_treatment(reminder.treatment_id, session)
         step = spec.step(reminder.step_id)
     except (LookupError, ProtocolError):
         return None

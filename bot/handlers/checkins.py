@@ -45,7 +45,7 @@ async def answer(update: Update, context: Context) -> None:
         ):
             await stale_button(update, context)
             return
-        spec = await svc.catalog.spec_for_treatment(reminder.treatment_id)
+        spec = await svc.catalog.spec_for_treatment(reminder.treatment_id, session)
         step = spec.step(reminder.step_id)
         chosen = next((a for a in step.answers or () if a.id == match.group(2)), None)
         if chosen is None:

@@ -62,7 +62,7 @@ async def say(update: Update, text: str, rows: Rows | None = None, *, first: boo
         return
     bot = update.get_bot()
     if isinstance(bot, ExtBot):  # always, under an Application: its rate limiter reads this
-        lane = Lane.SAFETY if first else Lane.CARE
+        lane = Lane.SAFETY if first else Lane.REPLY
         await bot.send_message(chat.id, text, reply_markup=markup, rate_limit_args=lane)
     else:
         await chat.send_message(text, reply_markup=markup)

@@ -8,6 +8,7 @@ with reassurance. Photos always go to the clinic's staff.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Sequence
@@ -58,15 +59,18 @@ class Situation:
 
 
 UNKNOWN = Situation(clinic=None, treatment_id=None, day=None, staff_reachable=False)
+# Seconds the answer waits for the database (a busy pool, a slow disk) before it goes out
+# without the day and clinic: the safe answer now beats the tailored one later.
+SITUATION_PATIENCE = 1.0
 
 
 async def situation_now(svc: Services, patient: Patient) -> Situation:
     """The patient's situation; when the database cannot say, the safe unknown one (no day:
     nothing reassured by the calendar; nobody known to alert: the patient is told to call)."""
     try:
-        async with svc.sessions() as session:
+        async with asyncio.timeout(SITUATION_PATIENCE), svc.sessions() as session:
             return await _situation(session, svc, patient)
-    except SQLAlchemyError as error:
+    except (SQLAlchemyError, TimeoutError) as error:
         log.warning("situation unread (%s): answering without it", type(error).__name__)
         return UNKNOWN
 

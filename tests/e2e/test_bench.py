@@ -25,7 +25,7 @@ EXPECTED = [
     "enrol.pure_planner",
     "memory.ours.rss", "memory.baseline.rss", "memory.ratio", "memory.baseline.per_job",
     "memory.ours.kept", "memory.baseline.kept", "memory.ours.rss_restarted",
-    "triage.model_rss",
+    "triage.model_rss", *(f"safety.{b}.{k}" for b in BACKENDS for k in ("answer", "alert")),
     *(f"triage.{s}.{k}" for s in ("final", "dev", "labelled", "heldout")
       for k in ("per_second", "accuracy", "emergency_recall", "urgent_recall", "reassured",
                 "over_escalated")),

@@ -84,7 +84,7 @@ async def test_healthz_is_503_when_reminders_are_late_beyond_the_threshold(web: 
     await web.settle()  # what was already due is sent
     assert web.daemon.dispatcher is not None
     limit = web.daemon.settings.health_max_lag_seconds
-    async with web.daemon._pass_lock:  # no dispatch pass catches up meanwhile
+    async with web.daemon.pass_loop("care").lock:  # no dispatch pass catches up meanwhile
         due = await web.daemon.dispatcher.next_due_at()
         assert due is not None
         web.clock.set(due + timedelta(seconds=limit + 60))

@@ -282,3 +282,17 @@ async def test_lanes_go_in_order_and_a_broadcast_keeps_its_share(clock: FixedClo
     assert order[:3] == [bulk, bulk, Lane.SAFETY]
     assert order[3 : 3 + 3 * BULK_SHARE] == share * 3
     assert order[3 + 3 * BULK_SHARE :] == [care] * 3 + [bulk] * 25
+
+
+async def test_a_reply_goes_before_reminders_already_waiting(clock: FixedClock) -> None:
+    pacer = Pacer(clock, per_second=10)
+    order: list[int] = []
+
+    async def send(chat: int, lane: Lane) -> None:
+        await pacer.wait_turn(chat, lane)
+        order.append(chat)
+
+    # Twenty reminders wait (a backlog); then a patient taps a button and waits for the reply.
+    asks = [(n, Lane.CARE) for n in range(20)] + [(99, Lane.REPLY)]
+    await asyncio.gather(*(send(chat, lane) for chat, lane in asks))
+    assert order.index(99) == 2  # after the reminder sent and the one holding the line
