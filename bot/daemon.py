@@ -233,7 +233,9 @@ class Daemon:
             await self._take_lead()
         elif not leading and self.leading:
             await self._step_down()
-        elif not leading and self._lead_task is None:
+        if not leading and self._leadership.led_elsewhere:
+            await self._stop_polling()
+        if not leading and self._lead_task is None:
             log.info("standby: another process dispatches for this bot")
 
     async def _take_lead(self) -> None:
@@ -275,17 +277,22 @@ class Daemon:
             await asyncio.sleep(wait)
 
     async def _step_down(self) -> None:
-        """The lock is gone (its connection died): stop dispatching and polling at once; a
-        pass in progress ends after the message in flight."""
+        """The lock is gone (its connection died): stop dispatching at once (a pass in
+        progress ends after the sends in flight). Polling goes on until another process is
+        seen leading: with the database down nobody can take the lead, and patients'
+        messages must still be read and answered (the safe answers need no database)."""
         for outbox in (self.dispatcher, self.broadcaster):
             if outbox is not None:
                 outbox.stop_claiming()
         self.leading = False
         self.metrics.leader.set(0)
+        log.warning("standby: lost the dispatch lead; will try to take it again")
+
+    async def _stop_polling(self) -> None:
         updater = self.application.updater if self.application is not None else None
         if updater is not None and updater.running:
             await updater.stop()
-        log.warning("standby: lost the dispatch lead; will try to take it again")
+            log.info("another process leads: it reads the updates now")
 
     def _build_dispatcher(self, bot: Bot) -> Dispatcher:
         speed = self.clock.speed if isinstance(self.clock, FastClock) else 1.0

@@ -40,6 +40,10 @@ def lock_key(purpose: str, token: str) -> int:
 
 
 class Leadership(Protocol):
+    # True once the database answered that another process holds the lead; False while
+    # this process leads or the database cannot say (it is unreachable).
+    led_elsewhere: bool
+
     async def try_lead(self) -> bool:
         """True while this process leads: keeps the lock it has, or tries to take it."""
 
@@ -49,6 +53,8 @@ class Leadership(Protocol):
 
 class SoleLeader:
     """SQLite: one process per database file, always the leader."""
+
+    led_elsewhere = False
 
     async def try_lead(self) -> bool:
         return True
@@ -64,10 +70,12 @@ class AdvisoryLock:
         self._engine = engine
         self._key = key
         self._connection: AsyncConnection | None = None
+        self.led_elsewhere = False
 
     async def try_lead(self) -> bool:
         if self._connection is not None:
             return await self._still_held()
+        self.led_elsewhere = False
         try:
             connection = await self._engine.connect()
         except (OSError, SQLAlchemyError) as error:
@@ -80,10 +88,12 @@ class AdvisoryLock:
             )
         except (OSError, SQLAlchemyError) as error:
             log.warning("leader lock: could not ask for it (%s)", type(error).__name__)
-            taken = False
+            await _close(connection)
+            return False
         if taken:
             self._connection = connection
             return True
+        self.led_elsewhere = True
         await _close(connection)
         return False
 

@@ -214,8 +214,10 @@ async def claim_due(
     return list(rows.all())
 
 
-async def _finish(session: AsyncSession, reminder_id: int, worker: str, **values: object) -> bool:
-    """Update a reminder this worker still holds; False if the claim was lost."""
+async def _update_held(
+    session: AsyncSession, reminder_id: int, worker: str, **values: object
+) -> bool:
+    """Update a reminder this worker still holds, and commit; False if the claim was lost."""
     statement = (
         sa.update(Reminder)
         .where(
@@ -223,28 +225,24 @@ async def _finish(session: AsyncSession, reminder_id: int, worker: str, **values
             col(Reminder.status) == ReminderStatus.CLAIMED,
             col(Reminder.claimed_by) == worker,
         )
-        .values(claimed_by=None, claimed_until=None, **values)
+        .values(**values)
     )
     result = await session.exec(statement)
     await session.commit()
     return bool(result.rowcount == 1)
+
+
+async def _finish(session: AsyncSession, reminder_id: int, worker: str, **values: object) -> bool:
+    """Close or release a reminder this worker still holds; False if the claim was lost."""
+    return await _update_held(
+        session, reminder_id, worker, claimed_by=None, claimed_until=None, **values
+    )
 
 
 async def mark_sending(session: AsyncSession, reminder_id: int, worker: str, now: datetime) -> bool:
     """Note that a send of this reminder starts now; False if the claim was lost (then the
     send must not go)."""
-    statement = (
-        sa.update(Reminder)
-        .where(
-            col(Reminder.id) == reminder_id,
-            col(Reminder.status) == ReminderStatus.CLAIMED,
-            col(Reminder.claimed_by) == worker,
-        )
-        .values(send_started_at=now)
-    )
-    result = await session.exec(statement)
-    await session.commit()
-    return bool(result.rowcount == 1)
+    return await _update_held(session, reminder_id, worker, send_started_at=now)
 
 
 async def mark_maybe_sent(

@@ -244,6 +244,8 @@ async def test_with_no_database_at_all_a_red_flag_still_gets_its_safe_answer(
         try:
             pat = await enrolled_in(world, "en")
             await _alter(postgres_template, url, "ALLOW_CONNECTIONS false")
+            await world.daemon._check_lead()  # the lock's connection is gone: the lead too
+            assert not world.daemon.leading
             reply = await pat.says("my lips are swelling and I can't breathe", expect="Call")
             text = reply.text or ""
             assert text.startswith("Call your local emergency number now")

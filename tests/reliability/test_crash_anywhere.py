@@ -195,6 +195,9 @@ class Audit:
     duplicates: int = 0  # messages beyond the SENT rows, each a re-send of a SENT step
     duplicate_dates: list[datetime] = field(default_factory=list)  # on the sandbox's clock
     strangers: int = 0  # messages that are no SENT reminder's step text in that chat
+    # Messages of rows a killed process had started sending that the next one put off
+    # (quiet hours, a retry) past the horizon: pending, marked, to be sent again.
+    awaiting: int = 0
     failed: int = 0
     skipped: int = 0
     by_status: Counter[str] = field(default_factory=Counter)
@@ -204,6 +207,7 @@ class Audit:
             f"due by horizon {self.due_by_horizon}, sent {self.sent}, lost {len(self.lost)},"
             f" messages {self.messages}, duplicates {self.duplicates},"
             f" unmatched {len(self.unmatched)}, strangers {self.strangers},"
+            f" awaiting a re-send {self.awaiting},"
             f" statuses {dict(self.by_status)}"
         )
 
@@ -215,7 +219,10 @@ def audit(
     text_of = {step.id: render_step(spec, step.id, "en").text for step in spec.steps}
     result = Audit(by_status=Counter(ReminderStatus(r.status).value for r in rows))
     sent_by_chat: dict[int, list[Reminder]] = {}
+    started_by_chat: dict[int, set[str]] = {}  # step texts of pending rows marked as sending
     for row in rows:
+        if row.status == ReminderStatus.PENDING and row.send_started_at is not None:
+            started_by_chat.setdefault(chat_of[row.patient_id], set()).add(text_of[row.step_id])
         if row.due_at <= horizon:
             result.due_by_horizon += 1
             if row.status != ReminderStatus.SENT:
@@ -244,6 +251,8 @@ def audit(
             if text in sent_texts:
                 result.duplicates += 1
                 result.duplicate_dates.append(dates[message_id])
+            elif text in started_by_chat.get(chat_id, set()):
+                result.awaiting += 1
             else:
                 result.strangers += 1
     return result
