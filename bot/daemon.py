@@ -114,9 +114,10 @@ class Daemon:
         self.sessions = session_factory(self.engine)
         self.catalog = ProtocolCatalog(self.sessions, clock)
         self._loops = (
-            PassLoop("safety", self._safety_pass, self._set_alarm),  # reports, staff alerts
+            PassLoop("safety", self._safety_pass),  # spooled reports, staff alerts
+            # Every wake runs all three; the care pass then sets the one alarm for all.
             PassLoop("care", self._care_pass, self._set_alarm),  # reminders
-            PassLoop("bulk", self._bulk_pass, self._set_alarm),  # broadcasts
+            PassLoop("bulk", self._bulk_pass),  # broadcasts
         )
         self._loops_started = False
         self.last_report = DispatchReport()
@@ -326,20 +327,21 @@ class Daemon:
             await loop.run_once()
         return self.last_report
 
-    async def _safety_pass(self) -> None:
+    async def _safety_pass(self) -> bool:
         assert self.alerter is not None
         # A standby records the reports its own handlers spooled; the leader alerts.
         await self.report_spool.drain(self.sessions, self.clock.now())
         if not self.leading:
-            return
+            return False
         self.alerts_sent = await self.alerter.run_due()
         if self.alerts_sent:
             log.info("alerted staff about %d escalations", self.alerts_sent)
+        return False
 
-    async def _care_pass(self) -> None:
+    async def _care_pass(self) -> bool:
         assert self.dispatcher is not None
         if not self.leading:
-            return
+            return False
         report = self.last_report = await self.dispatcher.run_due()
         self.metrics.observe_pass(report)
         if report.handled:
@@ -347,34 +349,39 @@ class Daemon:
             summary = " ".join(f"{k}={v}" for k, v in counts.items())
             log.info("dispatch pass %s", summary, extra=counts)
         await self._retention.run_if_due()  # forgets long-finished patients, once a day
+        return False  # run_due sent everything due
 
-    async def _bulk_pass(self) -> None:
+    async def _bulk_pass(self) -> bool:
         assert self.broadcaster is not None
         if not self.leading:
-            return
+            return False
+        assert self.dispatcher is not None
         self.broadcast_sent = await self.broadcaster.run_due()
+        now = self.clock.now()
+        if self.broadcast_sent:  # a broadcast under way: reminders fallen due meanwhile go
+            reminder = await self.dispatcher.next_due_at()
+            if reminder is not None and reminder <= now:
+                self.pass_loop("care").wake()
+        due = await self.broadcaster.next_due()
+        return due is not None and due <= now  # the next batch, at once
 
     async def _set_alarm(self) -> None:
-        """After a pass: wake each loop that has work due now (a loop mid-pass runs once
-        more when it ends) and set the one alarm at the next moment due."""
+        """Set the alarm at the next moment any loop has work due (now, if some is). A
+        broadcast batch due now is left out: the bulk loop goes on by itself, and waking
+        every loop for it would run empty passes all through a broadcast."""
         assert self.dispatcher is not None
         assert self.alerter is not None
         assert self.broadcaster is not None
-        dues = (  # in the order of self._loops
-            await self.alerter.next_due(),
+        bulk = await self.broadcaster.next_due()
+        moments = [
             await self.dispatcher.next_due_at(),
-            await self.broadcaster.next_due(),
-        )
-        now = self.clock.now()
-        later = []
-        for loop, due in zip(self._loops, dues, strict=True):
-            if due is not None and due <= now:
-                loop.wake()
-            elif due is not None:
-                later.append(due)
-        if not later:
+            await self.alerter.next_due(),
+            bulk if bulk is not None and bulk > self.clock.now() else None,
+        ]
+        due = min((m for m in moments if m is not None), default=None)
+        if due is None:
             return
-        seconds = self.clock.real_seconds_until(min(later))
+        seconds = self.clock.real_seconds_until(due)
         if seconds == float("inf"):
             return
         run_at = datetime.now(UTC) + timedelta(seconds=seconds)

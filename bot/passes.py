@@ -19,12 +19,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PassLoop:
-    """One kind of work: ``run_pass`` does one pass; ``after_pass`` (the daemon's alarm:
-    it wakes the loops with work due) runs after each pass of the loop, not of ``run_once``."""
+    """One kind of work: ``run_pass`` does one pass and says whether more is due at once
+    (then the loop goes again); ``after_pass`` (the daemon's alarm) runs after each pass of
+    the loop, not of ``run_once``."""
 
     name: str
-    run_pass: Callable[[], Awaitable[None]]
-    after_pass: Callable[[], Awaitable[None]]
+    run_pass: Callable[[], Awaitable[bool]]
+    after_pass: Callable[[], Awaitable[None]] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _woken: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
@@ -39,10 +40,10 @@ class PassLoop:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def run_once(self) -> None:
+    async def run_once(self) -> bool:
         """One pass now, after any pass in progress (tests call this on a fixed clock)."""
         async with self.lock:
-            await self.run_pass()
+            return await self.run_pass()
 
     async def stop(self, patience: float) -> None:
         """Let a pass in progress end (up to ``patience`` seconds), then stop the loop; the
@@ -59,8 +60,10 @@ class PassLoop:
             await self._woken.wait()
             self._woken.clear()
             try:
-                await self.run_once()
-                await self.after_pass()
+                if await self.run_once():
+                    self._woken.set()
+                if self.after_pass is not None:
+                    await self.after_pass()
             except asyncio.CancelledError:
                 raise
             except Exception:  # the next wake retries; never let the loop die

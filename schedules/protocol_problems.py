@@ -101,7 +101,9 @@ def _finding(source: str, raw: Any, loc: Location, message: str) -> Finding:
 
 def _step_name(raw: Any, index: int) -> str:
     step_id = raw_step_id(raw, index)
-    return f'step "{step_id}" (steps[{index}])' if step_id else f"step steps[{index}]"
+    if not step_id or not step_id.isprintable():  # "\r" would break the one-line message
+        return f"step steps[{index}]"
+    return f'step "{step_id}" (steps[{index}])'
 
 
 def raw_step_id(raw: Any, index: int) -> str | None:

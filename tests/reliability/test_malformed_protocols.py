@@ -229,6 +229,7 @@ def _damage(data: Any, path: tuple[Any, ...], how: str, junk: Any) -> Any:
     junk=JUNK,
 )
 @example(path=("slug",), how="replace", junk="\x1e")  # a record separator split the line
+@example(path=("steps", 8, "id"), how="replace", junk="\r")  # a step named by a bare CR
 def test_any_damage_to_a_valid_protocol_is_a_protocol_error_naming_the_file(
     path: tuple[Any, ...], how: str, junk: Any
 ) -> None:
